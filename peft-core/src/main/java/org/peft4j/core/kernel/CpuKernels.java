@@ -1,0 +1,462 @@
+package org.peft4j.core.kernel;
+
+import java.nio.FloatBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The fast CPU path: plain Java loops over host copies of the data. ND4J's CPU element-wise ops were
+ * measured 6–40× slower than PyTorch here (layer norm, its backward, column sums, GELU); these loops
+ * are a copy in, one pass, a copy out. FLOAT only: other types (DOUBLE for gradient checks) go to
+ * the portable {@link Nd4jKernels}, which also is the reference these loops are tested against.
+ */
+public final class CpuKernels implements Kernels {
+    private final Nd4jKernels portable = new Nd4jKernels();
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    private static boolean fast(INDArray... xs) {
+        for (INDArray x : xs) {
+            if (x != null && x.dataType() != DataType.FLOAT) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- normalization
+
+    @Override
+    public NormOutput layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps) {
+        if (!fast(x, gamma, beta)) {
+            return portable.layerNorm(x, gamma, beta, eps);
+        }
+        int n = (int) x.rows();
+        int d = (int) x.columns();
+        float[] xs = HostArrays.read(x);
+        float[] g = HostArrays.read(gamma);
+        float[] b = HostArrays.read(beta);
+        float[] y = new float[xs.length];
+        float[] means = new float[n];
+        float[] rstds = new float[n];
+        for (int r = 0; r < n; r++) {
+            int o = r * d;
+            double sum = 0;
+            for (int j = 0; j < d; j++) {
+                sum += xs[o + j];
+            }
+            float mean = (float) (sum / d);
+            double sq = 0;
+            for (int j = 0; j < d; j++) {
+                float c = xs[o + j] - mean;
+                sq += c * c;
+            }
+            float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
+            for (int j = 0; j < d; j++) {
+                y[o + j] = (xs[o + j] - mean) * rstd * g[j] + b[j];
+            }
+            means[r] = mean;
+            rstds[r] = rstd;
+        }
+        return new NormOutput(HostArrays.create(y, n, d), HostArrays.create(means, n, 1), HostArrays.create(rstds, n, 1));
+    }
+
+    @Override
+    public INDArray layerNormBackward(INDArray dy, INDArray x, INDArray gamma, INDArray mean, INDArray rstd, INDArray dGamma,
+            INDArray dBeta) {
+        if (!fast(dy, x, gamma, dGamma, dBeta)) {
+            return portable.layerNormBackward(dy, x, gamma, mean, rstd, dGamma, dBeta);
+        }
+        return normBackward(dy, x, gamma, HostArrays.read(mean), HostArrays.read(rstd), dGamma, dBeta);
+    }
+
+    @Override
+    public NormOutput rmsNorm(INDArray x, INDArray gamma, double eps) {
+        if (!fast(x, gamma)) {
+            return portable.rmsNorm(x, gamma, eps);
+        }
+        int n = (int) x.rows();
+        int d = (int) x.columns();
+        float[] xs = HostArrays.read(x);
+        float[] g = HostArrays.read(gamma);
+        float[] y = new float[xs.length];
+        float[] rstds = new float[n];
+        for (int r = 0; r < n; r++) {
+            int o = r * d;
+            double sq = 0;
+            for (int j = 0; j < d; j++) {
+                sq += xs[o + j] * xs[o + j];
+            }
+            float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
+            for (int j = 0; j < d; j++) {
+                y[o + j] = xs[o + j] * rstd * g[j];
+            }
+            rstds[r] = rstd;
+        }
+        return new NormOutput(HostArrays.create(y, n, d), null, HostArrays.create(rstds, n, 1));
+    }
+
+    @Override
+    public INDArray rmsNormBackward(INDArray dy, INDArray x, INDArray gamma, INDArray rstd, INDArray dGamma) {
+        if (!fast(dy, x, gamma, dGamma)) {
+            return portable.rmsNormBackward(dy, x, gamma, rstd, dGamma);
+        }
+        return normBackward(dy, x, gamma, null, HostArrays.read(rstd), dGamma, null);
+    }
+
+    /**
+     * Shared backward of LayerNorm (means given) and RMSNorm (means null):
+     * dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), where RMSNorm has no mean(dx̂) term.
+     */
+    private static INDArray normBackward(INDArray dy, INDArray x, INDArray gamma, float[] means, float[] rstds, INDArray dGamma,
+            INDArray dBeta) {
+        int n = (int) x.rows();
+        int d = (int) x.columns();
+        float[] dys = HostArrays.read(dy);
+        float[] xs = HostArrays.read(x);
+        float[] g = HostArrays.read(gamma);
+        float[] dx = new float[xs.length];
+        float[] dg = dGamma == null ? null : new float[d];
+        float[] db = dBeta == null ? null : new float[d];
+        float[] xhat = new float[d];
+        float[] dxhat = new float[d];
+        for (int r = 0; r < n; r++) {
+            int o = r * d;
+            float mean = means == null ? 0f : means[r];
+            float rstd = rstds[r];
+            double sumDxhat = 0;
+            double sumDxhatXhat = 0;
+            for (int j = 0; j < d; j++) {
+                xhat[j] = (xs[o + j] - mean) * rstd;
+                dxhat[j] = dys[o + j] * g[j];
+                sumDxhat += dxhat[j];
+                sumDxhatXhat += dxhat[j] * xhat[j];
+            }
+            float meanDxhat = means == null ? 0f : (float) (sumDxhat / d);
+            float meanDxhatXhat = (float) (sumDxhatXhat / d);
+            for (int j = 0; j < d; j++) {
+                dx[o + j] = rstd * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
+            }
+            if (dg != null) {
+                for (int j = 0; j < d; j++) {
+                    dg[j] += dys[o + j] * xhat[j];
+                }
+            }
+            if (db != null) {
+                for (int j = 0; j < d; j++) {
+                    db[j] += dys[o + j];
+                }
+            }
+        }
+        if (dg != null) {
+            addInto(dGamma, dg);
+        }
+        if (db != null) {
+            addInto(dBeta, db);
+        }
+        return HostArrays.create(dx, n, d);
+    }
+
+    private static void addInto(INDArray target, float[] delta) {
+        FloatBuffer buf = HostArrays.buffer(target);
+        for (int j = 0; j < delta.length; j++) {
+            buf.put(j, buf.get(j) + delta[j]);
+        }
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    @Override
+    public INDArray activate(Activation fn, INDArray x) {
+        if (!fast(x)) {
+            return portable.activate(fn, x);
+        }
+        float[] v = HostArrays.read(x);
+        switch (fn) {
+            case GELU:
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = 0.5f * v[i] * (1f + FastMath.erf(v[i] * FastMath.INV_SQRT2));
+                }
+                break;
+            case GELU_TANH:
+                for (int i = 0; i < v.length; i++) {
+                    float u = (float) Nd4jKernels.GELU_TANH_C * (v[i] + (float) Nd4jKernels.GELU_TANH_A * v[i] * v[i] * v[i]);
+                    v[i] = 0.5f * v[i] * (1f + FastMath.tanh(u));
+                }
+                break;
+            case SILU:
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = v[i] * FastMath.sigmoid(v[i]);
+                }
+                break;
+            case RELU:
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = v[i] > 0f ? v[i] : 0f;
+                }
+                break;
+            case TANH:
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = FastMath.tanh(v[i]);
+                }
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported activation " + fn);
+        }
+        return HostArrays.create(v, x.shape());
+    }
+
+    @Override
+    public INDArray activateBackward(Activation fn, INDArray x, INDArray dy) {
+        if (!fast(x, dy)) {
+            return portable.activateBackward(fn, x, dy);
+        }
+        float[] v = HostArrays.read(x);
+        float[] g = HostArrays.read(dy);
+        switch (fn) {
+            case GELU:
+                for (int i = 0; i < v.length; i++) {
+                    float xi = v[i];
+                    float cdf = 0.5f * (1f + FastMath.erf(xi * FastMath.INV_SQRT2));
+                    float pdf = (float) Math.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
+                    g[i] *= cdf + xi * pdf;
+                }
+                break;
+            case GELU_TANH: {
+                float c = (float) Nd4jKernels.GELU_TANH_C;
+                float a = (float) Nd4jKernels.GELU_TANH_A;
+                for (int i = 0; i < v.length; i++) {
+                    float xi = v[i];
+                    float t = FastMath.tanh(c * (xi + a * xi * xi * xi));
+                    g[i] *= 0.5f * (1f + t) + 0.5f * xi * (1f - t * t) * c * (1f + 3f * a * xi * xi);
+                }
+                break;
+            }
+            case SILU:
+                for (int i = 0; i < v.length; i++) {
+                    float s = FastMath.sigmoid(v[i]);
+                    g[i] *= s * (1f + v[i] * (1f - s));
+                }
+                break;
+            case RELU:
+                for (int i = 0; i < v.length; i++) {
+                    g[i] = v[i] > 0f ? g[i] : 0f;
+                }
+                break;
+            case TANH:
+                for (int i = 0; i < v.length; i++) {
+                    float t = FastMath.tanh(v[i]);
+                    g[i] *= 1f - t * t;
+                }
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported activation " + fn);
+        }
+        return HostArrays.create(g, x.shape());
+    }
+
+    // ---------------------------------------------------------------- reductions and data movement
+
+    @Override
+    public void addColumnSums(INDArray dy, INDArray target) {
+        if (!fast(dy, target)) {
+            portable.addColumnSums(dy, target);
+            return;
+        }
+        int n = (int) dy.rows();
+        int d = (int) dy.columns();
+        float[] g = HostArrays.read(dy);
+        float[] sums = new float[d];
+        for (int r = 0; r < n; r++) {
+            int o = r * d;
+            for (int j = 0; j < d; j++) {
+                sums[j] += g[o + j];
+            }
+        }
+        addInto(target, sums);
+    }
+
+    @Override
+    public INDArray splitHeads(INDArray x, int colOffset, int heads, int headDim, int batch, int seq) {
+        if (!fast(x)) {
+            return portable.splitHeads(x, colOffset, heads, headDim, batch, seq);
+        }
+        int cols = (int) x.columns();
+        float[] src = HostArrays.read(x);
+        float[] dst = new float[batch * heads * seq * headDim];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seq; t++) {
+                int row = (b * seq + t) * cols + colOffset;
+                for (int h = 0; h < heads; h++) {
+                    System.arraycopy(src, row + h * headDim, dst, ((b * heads + h) * seq + t) * headDim, headDim);
+                }
+            }
+        }
+        return HostArrays.create(dst, (long) batch * heads, seq, headDim);
+    }
+
+    @Override
+    public void mergeHeads(INDArray heads3, INDArray dst, int colOffset, int batch, int seq) {
+        if (!fast(heads3, dst) || !HostArrays.isContiguous(dst)) {
+            portable.mergeHeads(heads3, dst, colOffset, batch, seq);
+            return;
+        }
+        int heads = (int) (heads3.size(0) / batch);
+        int headDim = (int) heads3.size(2);
+        int cols = (int) dst.columns();
+        float[] src = HostArrays.read(heads3);
+        FloatBuffer out = HostArrays.buffer(dst);
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int t = 0; t < seq; t++) {
+                    out.put((b * seq + t) * cols + colOffset + h * headDim, src, ((b * heads + h) * seq + t) * headDim, headDim);
+                }
+            }
+        }
+    }
+
+    @Override
+    public INDArray maskedSoftmax(INDArray scores, AttentionMask mask) {
+        if (!fast(scores) || !HostArrays.isContiguous(scores)) {
+            return portable.maskedSoftmax(scores, mask);
+        }
+        int rows = (int) scores.size(0);
+        int q = (int) scores.size(1);
+        int k = (int) scores.size(2);
+        float[] s = HostArrays.read(scores);
+        for (int bh = 0; bh < rows; bh++) {
+            int b = bh / mask.heads();
+            for (int i = 0; i < q; i++) {
+                int o = (bh * q + i) * k;
+                float max = Float.NEGATIVE_INFINITY;
+                int visible = 0;
+                for (int j = 0; j < k; j++) {
+                    if (mask.isEmpty() || mask.visible(b, i, j)) {
+                        max = Math.max(max, s[o + j]);
+                        visible++;
+                    }
+                }
+                if (visible == 0) {
+                    java.util.Arrays.fill(s, o, o + k, 1f / k);
+                    continue;
+                }
+                double sum = 0;
+                for (int j = 0; j < k; j++) {
+                    if (mask.isEmpty() || mask.visible(b, i, j)) {
+                        float e = (float) Math.exp(s[o + j] - max);
+                        s[o + j] = e;
+                        sum += e;
+                    } else {
+                        s[o + j] = 0f;
+                    }
+                }
+                float inv = (float) (1.0 / sum);
+                for (int j = 0; j < k; j++) {
+                    s[o + j] *= inv;
+                }
+            }
+        }
+        HostArrays.write(scores, s);
+        return scores;
+    }
+
+    @Override
+    public INDArray softmaxBackward(INDArray probs, INDArray dProbs) {
+        if (!fast(probs, dProbs)) {
+            return portable.softmaxBackward(probs, dProbs);
+        }
+        int k = (int) probs.size(probs.rank() - 1);
+        float[] p = HostArrays.read(probs);
+        float[] dp = HostArrays.read(dProbs);
+        for (int o = 0; o < p.length; o += k) {
+            double dot = 0;
+            for (int j = 0; j < k; j++) {
+                dot += dp[o + j] * p[o + j];
+            }
+            float fdot = (float) dot;
+            for (int j = 0; j < k; j++) {
+                dp[o + j] = p[o + j] * (dp[o + j] - fdot);
+            }
+        }
+        return HostArrays.create(dp, probs.shape());
+    }
+
+    @Override
+    public CrossEntropyOutput crossEntropy(INDArray logits, int[] labels, int ignoreIndex, double gradScale, boolean withGrad) {
+        if (!fast(logits)) {
+            return portable.crossEntropy(logits, labels, ignoreIndex, gradScale, withGrad);
+        }
+        int n = (int) logits.rows();
+        int vocab = (int) logits.columns();
+        Nd4jKernels.checkLabels(labels, n, vocab, ignoreIndex);
+        float[] z = HostArrays.read(logits);
+        float scale = (float) gradScale;
+        double lossSum = 0;
+        int count = 0;
+        for (int r = 0; r < n; r++) {
+            int o = r * vocab;
+            if (labels[r] == ignoreIndex) {
+                if (withGrad) {
+                    java.util.Arrays.fill(z, o, o + vocab, 0f);
+                }
+                continue;
+            }
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < vocab; j++) {
+                max = Math.max(max, z[o + j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < vocab; j++) {
+                sum += Math.exp(z[o + j] - max);
+            }
+            double logSumExp = max + Math.log(sum);
+            lossSum += logSumExp - z[o + labels[r]];
+            count++;
+            if (withGrad) {
+                for (int j = 0; j < vocab; j++) {
+                    z[o + j] = (float) Math.exp(z[o + j] - logSumExp) * scale;
+                }
+                z[o + labels[r]] -= scale;
+            }
+        }
+        return new CrossEntropyOutput(lossSum, count, withGrad ? HostArrays.create(z, n, vocab) : null);
+    }
+
+    @Override
+    public INDArray gatherRows(INDArray table, int[] ids) {
+        if (!fast(table) || !HostArrays.isContiguous(table)) {
+            return portable.gatherRows(table, ids);
+        }
+        Nd4jKernels.checkIds(table, ids);
+        int d = (int) table.columns();
+        FloatBuffer src = HostArrays.buffer(table);
+        float[] out = new float[ids.length * d];
+        for (int i = 0; i < ids.length; i++) {
+            src.get(ids[i] * d, out, i * d, d);
+        }
+        return HostArrays.create(out, ids.length, d);
+    }
+
+    @Override
+    public void scatterAddRows(INDArray target, int[] ids, INDArray rows) {
+        if (!fast(target, rows) || !HostArrays.isContiguous(target)) {
+            portable.scatterAddRows(target, ids, rows);
+            return;
+        }
+        Nd4jKernels.checkIds(target, ids);
+        int d = (int) target.columns();
+        float[] add = HostArrays.read(rows);
+        FloatBuffer dst = HostArrays.buffer(target);
+        float[] row = new float[d];
+        for (int i = 0; i < ids.length; i++) {
+            int o = ids[i] * d;
+            dst.get(o, row, 0, d);
+            for (int j = 0; j < d; j++) {
+                row[j] += add[i * d + j];
+            }
+            dst.put(o, row, 0, d);
+        }
+    }
+}

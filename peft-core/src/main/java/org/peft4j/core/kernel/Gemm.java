@@ -1,0 +1,46 @@
+package org.peft4j.core.kernel;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Matrix products through ND4J's GEMM into c-ordered outputs. {@code INDArray.mmul} allocates an
+ * f-ordered result and was measured 10× slower here than GEMM into a preallocated c-ordered array,
+ * so the engine never calls it.
+ */
+public final class Gemm {
+    private Gemm() {
+    }
+
+    /** Returns op(a)·op(b) {@code [m, n]} as a new c-ordered array. */
+    public static INDArray mm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        long m = transposeA ? a.columns() : a.rows();
+        long kA = transposeA ? a.rows() : a.columns();
+        long kB = transposeB ? b.columns() : b.rows();
+        long n = transposeB ? b.rows() : b.columns();
+        if (kA != kB) {
+            throw new IllegalArgumentException("matrix product needs matching inner sizes: " + describe(a, transposeA) + " x "
+                    + describe(b, transposeB));
+        }
+        INDArray c = Nd4j.createUninitialized(a.dataType(), m, n);
+        return Nd4j.gemm(a, b, c, transposeA, transposeB, 1.0, 0.0);
+    }
+
+    /** c = alpha·op(a)·op(b) + beta·c, in place; c must be a c-ordered non-view array. */
+    public static void mmInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta) {
+        Nd4j.gemm(a, b, c, transposeA, transposeB, alpha, beta);
+    }
+
+    /** Batched product of rank-3 arrays: {@code [batch, m, n] = op(a[i])·op(b[i])} for every i. */
+    public static INDArray bmm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        long m = transposeA ? a.size(2) : a.size(1);
+        long n = transposeB ? b.size(1) : b.size(2);
+        INDArray c = Nd4j.createUninitialized(a.dataType(), a.size(0), m, n);
+        return Nd4j.matmul(a, b, c, transposeA, transposeB, false);
+    }
+
+    private static String describe(INDArray x, boolean transposed) {
+        return Arrays.toString(x.shape()) + (transposed ? "ᵀ" : "");
+    }
+}

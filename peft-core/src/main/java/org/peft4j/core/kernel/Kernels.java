@@ -1,0 +1,78 @@
+package org.peft4j.core.kernel;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The element-wise and data-movement math of the engine, with its backward passes. Matrix products
+ * are not here: they always go to ND4J's GEMM ({@link Gemm}).
+ *
+ * <p>Two implementations give the same numbers: {@link Nd4jKernels} uses only ND4J ops and runs on
+ * every backend (CUDA included); {@link CpuKernels} works on host memory in plain Java, which is much
+ * faster than ND4J's CPU element-wise ops. {@link KernelChoice} picks one. Inputs are c-ordered
+ * FLOAT or DOUBLE arrays; rows are {@code n = batch · seq}. Outputs are new arrays unless a method
+ * says it adds into a target. Methods that "add into" a target accumulate (+=), they never overwrite.
+ */
+public interface Kernels {
+    /** A short name for logs and benchmarks. */
+    String name();
+
+    /** Output of a normalization: y and per-row statistics backward needs ({@code mean} is null for RMSNorm). */
+    record NormOutput(INDArray y, INDArray mean, INDArray rstd) {
+    }
+
+    /** Output of cross-entropy: summed loss over counted rows, their number, and dL/dlogits (or null). */
+    record CrossEntropyOutput(double lossSum, int count, INDArray gradLogits) {
+    }
+
+    /** y = (x − mean)·rstd·γ + β per row of x {@code [n, d]}; rstd = 1/√(var + eps), biased variance. */
+    NormOutput layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps);
+
+    /** Returns dx; adds Σ dy·x̂ into dGamma and Σ dy into dBeta when they are non-null. */
+    INDArray layerNormBackward(INDArray dy, INDArray x, INDArray gamma, INDArray mean, INDArray rstd, INDArray dGamma, INDArray dBeta);
+
+    /** y = x·rstd·γ with rstd = 1/√(mean(x²) + eps) per row (HF LlamaRMSNorm). */
+    NormOutput rmsNorm(INDArray x, INDArray gamma, double eps);
+
+    /** Returns dx; adds Σ dy·x̂ into dGamma when non-null. */
+    INDArray rmsNormBackward(INDArray dy, INDArray x, INDArray gamma, INDArray rstd, INDArray dGamma);
+
+    /** y = f(x) element-wise. */
+    INDArray activate(Activation fn, INDArray x);
+
+    /** dx = f'(x)·dy element-wise. */
+    INDArray activateBackward(Activation fn, INDArray x, INDArray dy);
+
+    /** target[j] += Σ_i dy[i, j]: the gradient of a bias. {@code target} has dy.columns() elements. */
+    void addColumnSums(INDArray dy, INDArray target);
+
+    /**
+     * Takes columns {@code [colOffset, colOffset + heads·headDim)} of x {@code [batch·seq, cols]} and
+     * returns them per head: {@code [batch · heads, seq, headDim]}.
+     */
+    INDArray splitHeads(INDArray x, int colOffset, int heads, int headDim, int batch, int seq);
+
+    /**
+     * The inverse of {@link #splitHeads}: writes {@code heads3 [batch·heads, seq, headDim]} into columns
+     * {@code [colOffset, colOffset + heads·headDim)} of {@code dst [batch·seq, cols]} (overwrites them).
+     */
+    void mergeHeads(INDArray heads3, INDArray dst, int colOffset, int batch, int seq);
+
+    /** Softmax over the last axis of scores {@code [batch·heads, queryLen, keyLen]} with hidden keys at 0, in place. */
+    INDArray maskedSoftmax(INDArray scores, AttentionMask mask);
+
+    /** dScores = p ⊙ (dp − Σ_k dp·p) over the last axis; may reuse dProbs' storage. */
+    INDArray softmaxBackward(INDArray probs, INDArray dProbs);
+
+    /**
+     * Cross-entropy of logits {@code [n, vocab]} against labels {@code [n]}; rows whose label is
+     * {@code ignoreIndex} count nothing. With {@code withGrad}, dL/dlogits = (softmax − onehot)·gradScale
+     * for counted rows and 0 for ignored ones.
+     */
+    CrossEntropyOutput crossEntropy(INDArray logits, int[] labels, int ignoreIndex, double gradScale, boolean withGrad);
+
+    /** Rows {@code ids} of table {@code [vocab, d]}: {@code [ids.length, d]}. */
+    INDArray gatherRows(INDArray table, int[] ids);
+
+    /** target[ids[i]] += rows[i] for every i (repeated ids add up). */
+    void scatterAddRows(INDArray target, int[] ids, INDArray rows);
+}

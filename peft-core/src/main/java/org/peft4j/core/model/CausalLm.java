@@ -1,0 +1,26 @@
+package org.peft4j.core.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.Tape;
+
+/** A decoder that gives next-token logits: GPT-2, the LLaMA-style decoder. */
+public interface CausalLm {
+    /** The model's module tree (for params, freezing, methods). */
+    Module module();
+
+    /** The kernels this model runs with. */
+    Kernels kernels();
+
+    int vocabSize();
+
+    /**
+     * Runs the model. Returns logits {@code [batch·seq', vocab]}, where seq' ≥ seqLen when hooks prepend
+     * virtual tokens (the batch's tokens are the last seqLen rows of each sequence).
+     */
+    INDArray forward(TokenBatch batch, Tape tape);
+
+    /** Backpropagates dL/dlogits through the parts of the model that need gradients. */
+    void backward(INDArray gradLogits, Tape tape);
+}

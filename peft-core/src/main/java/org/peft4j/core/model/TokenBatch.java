@@ -1,0 +1,58 @@
+package org.peft4j.core.model;
+
+import java.util.Arrays;
+
+/**
+ * A batch of token sequences of equal length, flattened row-major: {@code ids[b·seqLen + t]}.
+ *
+ * @param batch         number of sequences
+ * @param seqLen        tokens per sequence
+ * @param ids           token ids {@code [batch·seqLen]}
+ * @param attentionMask 1 for real tokens, 0 for padding, {@code [batch·seqLen]}; null if nothing is padded
+ * @param labels        targets aligned with the ids (a causal LM shifts them itself, as HF does), -100 =
+ *                      ignored; for sequence classification {@code [batch]}; null for inference
+ */
+public record TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, int[] labels) {
+    /** The label HF uses for positions that count no loss. */
+    public static final int IGNORE_INDEX = -100;
+
+    public TokenBatch {
+        if (batch <= 0 || seqLen <= 0) {
+            throw new IllegalArgumentException("a batch needs at least one sequence of at least one token, got " + batch + " x " + seqLen);
+        }
+        if (ids == null || ids.length != batch * seqLen) {
+            throw new IllegalArgumentException("ids must hold batch*seqLen = " + batch * seqLen + " tokens, got "
+                    + (ids == null ? "null" : ids.length));
+        }
+        if (attentionMask != null && attentionMask.length != ids.length) {
+            throw new IllegalArgumentException("attention mask must hold " + ids.length + " entries, got " + attentionMask.length);
+        }
+        if (attentionMask != null) {
+            for (int m : attentionMask) {
+                if (m != 0 && m != 1) {
+                    throw new IllegalArgumentException("attention mask entries must be 0 or 1, got " + m);
+                }
+            }
+        }
+    }
+
+    /** A batch of one causal-LM example per row whose labels are its ids. */
+    public static TokenBatch causalLm(int[][] sequences) {
+        int batch = sequences.length;
+        int seqLen = sequences[0].length;
+        int[] ids = new int[batch * seqLen];
+        for (int b = 0; b < batch; b++) {
+            if (sequences[b].length != seqLen) {
+                throw new IllegalArgumentException("all sequences must have length " + seqLen + ", sequence " + b + " has "
+                        + sequences[b].length);
+            }
+            System.arraycopy(sequences[b], 0, ids, b * seqLen, seqLen);
+        }
+        return new TokenBatch(batch, seqLen, ids, null, ids.clone());
+    }
+
+    /** Number of real (non-padding) tokens. */
+    public long realTokens() {
+        return attentionMask == null ? ids.length : Arrays.stream(attentionMask).filter(m -> m == 1).count();
+    }
+}

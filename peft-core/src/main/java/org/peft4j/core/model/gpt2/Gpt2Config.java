@@ -1,0 +1,166 @@
+package org.peft4j.core.model.gpt2;
+
+import org.peft4j.core.kernel.Activation;
+
+/**
+ * The shape of a GPT-2 style decoder, with HF's {@code GPT2Config} field meanings: learned positions,
+ * pre-LN blocks, an MLP of {@code nInner} units, an LM head tied to the token embeddings by default.
+ *
+ * @param vocabSize          tokens in the vocabulary ({@code vocab_size})
+ * @param nPositions         longest sequence, past included ({@code n_positions})
+ * @param nEmbd              hidden size ({@code n_embd})
+ * @param nLayer             number of blocks ({@code n_layer})
+ * @param nHead              attention heads ({@code n_head}); must divide nEmbd
+ * @param nInner             MLP width ({@code n_inner}; HF's null means 4·nEmbd)
+ * @param activation         MLP non-linearity ({@code activation_function}, GPT-2 uses gelu_new)
+ * @param layerNormEpsilon   ({@code layer_norm_epsilon})
+ * @param residPdrop         dropout after attention and MLP ({@code resid_pdrop})
+ * @param embdPdrop          dropout on the embeddings ({@code embd_pdrop})
+ * @param attnPdrop          dropout on attention weights ({@code attn_pdrop})
+ * @param initializerRange   std of the normal initialisation ({@code initializer_range})
+ * @param tieWordEmbeddings  LM head shares the token embedding matrix ({@code tie_word_embeddings})
+ */
+public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead, int nInner, Activation activation,
+        double layerNormEpsilon, double residPdrop, double embdPdrop, double attnPdrop, double initializerRange,
+        boolean tieWordEmbeddings) {
+
+    public Gpt2Config {
+        positive("vocab_size", vocabSize);
+        positive("n_positions", nPositions);
+        positive("n_embd", nEmbd);
+        positive("n_layer", nLayer);
+        positive("n_head", nHead);
+        positive("n_inner", nInner);
+        if (nEmbd % nHead != 0) {
+            throw new IllegalArgumentException("n_embd (" + nEmbd + ") must be divisible by n_head (" + nHead + ")");
+        }
+        if (activation == null) {
+            throw new IllegalArgumentException("activation_function must be set, e.g. gelu_new");
+        }
+        if (!(layerNormEpsilon > 0)) {
+            throw new IllegalArgumentException("layer_norm_epsilon must be > 0, got " + layerNormEpsilon);
+        }
+        probability("resid_pdrop", residPdrop);
+        probability("embd_pdrop", embdPdrop);
+        probability("attn_pdrop", attnPdrop);
+        if (!(initializerRange > 0)) {
+            throw new IllegalArgumentException("initializer_range must be > 0, got " + initializerRange);
+        }
+    }
+
+    private static void positive(String field, int value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(field + " must be > 0, got " + value);
+        }
+    }
+
+    private static void probability(String field, double p) {
+        if (!(p >= 0 && p < 1)) {
+            throw new IllegalArgumentException(field + " must be in [0, 1), got " + p);
+        }
+    }
+
+    /** Size of one attention head. */
+    public int headDim() {
+        return nEmbd / nHead;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Defaults are HF's GPT2Config defaults (the 124M GPT-2), except where set. */
+    public static final class Builder {
+        private int vocabSize = 50257;
+        private int nPositions = 1024;
+        private int nEmbd = 768;
+        private int nLayer = 12;
+        private int nHead = 12;
+        private Integer nInner;
+        private Activation activation = Activation.GELU_TANH;
+        private double layerNormEpsilon = 1e-5;
+        private double residPdrop = 0.1;
+        private double embdPdrop = 0.1;
+        private double attnPdrop = 0.1;
+        private double initializerRange = 0.02;
+        private boolean tieWordEmbeddings = true;
+
+        public Builder vocabSize(int v) {
+            this.vocabSize = v;
+            return this;
+        }
+
+        public Builder nPositions(int v) {
+            this.nPositions = v;
+            return this;
+        }
+
+        public Builder nEmbd(int v) {
+            this.nEmbd = v;
+            return this;
+        }
+
+        public Builder nLayer(int v) {
+            this.nLayer = v;
+            return this;
+        }
+
+        public Builder nHead(int v) {
+            this.nHead = v;
+            return this;
+        }
+
+        public Builder nInner(int v) {
+            this.nInner = v;
+            return this;
+        }
+
+        public Builder activation(Activation v) {
+            this.activation = v;
+            return this;
+        }
+
+        public Builder layerNormEpsilon(double v) {
+            this.layerNormEpsilon = v;
+            return this;
+        }
+
+        /** Sets resid_pdrop, embd_pdrop and attn_pdrop together. */
+        public Builder dropout(double p) {
+            this.residPdrop = p;
+            this.embdPdrop = p;
+            this.attnPdrop = p;
+            return this;
+        }
+
+        public Builder residPdrop(double v) {
+            this.residPdrop = v;
+            return this;
+        }
+
+        public Builder embdPdrop(double v) {
+            this.embdPdrop = v;
+            return this;
+        }
+
+        public Builder attnPdrop(double v) {
+            this.attnPdrop = v;
+            return this;
+        }
+
+        public Builder initializerRange(double v) {
+            this.initializerRange = v;
+            return this;
+        }
+
+        public Builder tieWordEmbeddings(boolean v) {
+            this.tieWordEmbeddings = v;
+            return this;
+        }
+
+        public Gpt2Config build() {
+            return new Gpt2Config(vocabSize, nPositions, nEmbd, nLayer, nHead, nInner == null ? 4 * nEmbd : nInner, activation,
+                    layerNormEpsilon, residPdrop, embdPdrop, attnPdrop, initializerRange, tieWordEmbeddings);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+package org.peft4j.core.model.gpt2;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.kernel.KernelChoice;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.nn.ActivationLayer;
+import org.peft4j.core.nn.Dropout;
+import org.peft4j.core.nn.Embedding;
+import org.peft4j.core.nn.EmbeddingLayer;
+import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.LayerNorm;
+import org.peft4j.core.nn.Linear;
+import org.peft4j.core.nn.Linear.WeightLayout;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.ModuleList;
+import org.peft4j.core.nn.Mlp;
+import org.peft4j.core.nn.MultiHeadAttention;
+import org.peft4j.core.nn.SequenceContext;
+import org.peft4j.core.nn.Slot;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.nn.TransformerBlock;
+import org.peft4j.core.param.Param;
+
+/**
+ * A GPT-2 decoder with an LM head ({@code GPT2LMHeadModel}); parameter paths are HF's:
+ * {@code transformer.wte.weight}, {@code transformer.h.0.attn.c_attn.weight} ({@code [in, out]},
+ * Conv1D layout), ..., {@code transformer.ln_f.weight}, and {@code lm_head.weight} tied to wte by default.
+ *
+ * <p>Data path: ids → wte (+ input hooks) + wpe(position) → dropout → blocks → ln_f → lm_head → logits.
+ * Backward runs only as deep as gradients are needed: with everything frozen below block k, blocks
+ * below k run without recording and are skipped in backward.
+ *
+ * <p>All params are frozen when the model is built; unfreeze what should train.
+ */
+public final class Gpt2Model extends Module implements CausalLm {
+    private final Gpt2Config config;
+    private final Kernels kernels;
+    private final Slot<Transformer> transformer;
+    private final Slot<Linear> lmHead;
+    private final Map<String, InputHook> inputHooks = new LinkedHashMap<>();
+
+    /** The {@code transformer} submodule: embeddings, blocks and the final norm. */
+    public static final class Transformer extends Module {
+        private final Slot<EmbeddingLayer> wte;
+        private final Slot<EmbeddingLayer> wpe;
+        private final Slot<ModuleList> h;
+        private final Slot<LayerNorm> lnF;
+        private final Dropout drop;
+
+        Transformer(Embedding wte, Embedding wpe, ModuleList<TransformerBlock> h, LayerNorm lnF, double embdPdrop) {
+            this.wte = child("wte", EmbeddingLayer.class, wte);
+            this.wpe = child("wpe", EmbeddingLayer.class, wpe);
+            this.h = child("h", ModuleList.class, h);
+            this.lnF = child("ln_f", LayerNorm.class, lnF);
+            this.drop = new Dropout(embdPdrop);
+        }
+
+        @SuppressWarnings("unchecked")
+        ModuleList<TransformerBlock> blocks() {
+            return (ModuleList<TransformerBlock>) h.get();
+        }
+    }
+
+    private record Saved(boolean embeddingsNeedGrad, int firstRecordedBlock) {
+    }
+
+    private Gpt2Model(Gpt2Config config, Kernels kernels, Transformer transformer, Linear lmHead) {
+        this.config = config;
+        this.kernels = kernels;
+        this.transformer = child("transformer", Transformer.class, transformer);
+        this.lmHead = child("lm_head", Linear.class, lmHead);
+    }
+
+    /**
+     * A randomly initialised model, as HF's {@code GPT2PreTrainedModel._init_weights} does: weights
+     * ~ N(0, initializer_range²), c_proj weights scaled by 1/√(2·n_layer), biases 0, LayerNorms 1/0.
+     */
+    public static Gpt2Model random(Gpt2Config config, long seed, DataType type, KernelChoice kernels) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        double std = config.initializerRange();
+        double projStd = std / Math.sqrt(2.0 * config.nLayer());
+        int d = config.nEmbd();
+        Embedding wte = Embedding.normal(config.vocabSize(), d, std, type, rng);
+        Embedding wpe = Embedding.normal(config.nPositions(), d, std, type, rng);
+        List<TransformerBlock> blocks = new ArrayList<>();
+        for (int i = 0; i < config.nLayer(); i++) {
+            MultiHeadAttention attn = MultiHeadAttention.fused(attentionSpec(config, i),
+                    "c_attn", Linear.normal(d, 3 * d, true, WeightLayout.IN_OUT, std, type, rng),
+                    "c_proj", Linear.normal(d, d, true, WeightLayout.IN_OUT, projStd, type, rng));
+            Mlp mlp = new Mlp("c_fc", Linear.normal(d, config.nInner(), true, WeightLayout.IN_OUT, std, type, rng),
+                    new ActivationLayer(config.activation()),
+                    "c_proj", Linear.normal(config.nInner(), d, true, WeightLayout.IN_OUT, projStd, type, rng), config.residPdrop());
+            blocks.add(new TransformerBlock(TransformerBlock.Names.GPT2, LayerNorm.create(d, config.layerNormEpsilon(), type), attn,
+                    LayerNorm.create(d, config.layerNormEpsilon(), type), mlp));
+        }
+        LayerNorm lnF = LayerNorm.create(d, config.layerNormEpsilon(), type);
+        Linear head = config.tieWordEmbeddings()
+                ? new Linear(wte.weight(), null, WeightLayout.OUT_IN)
+                : Linear.normal(d, config.vocabSize(), false, WeightLayout.OUT_IN, std, type, rng);
+        Transformer transformer = new Transformer(wte, wpe, new ModuleList<>(TransformerBlock.class, blocks), lnF, config.embdPdrop());
+        return new Gpt2Model(config, kernels.resolve(), transformer, head);
+    }
+
+    /** The spec of block {@code layer}'s attention under this config. */
+    static MultiHeadAttention.Spec attentionSpec(Gpt2Config config, int layer) {
+        return new MultiHeadAttention.Spec(layer, config.nHead(), config.nHead(), config.headDim(), true, config.attnPdrop(),
+                config.residPdrop());
+    }
+
+    public Gpt2Config config() {
+        return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public Kernels kernels() {
+        return kernels;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    /** The token embedding param {@code transformer.wte.weight}. */
+    public Param tokenEmbedding() {
+        return ((Embedding) transformer.get().wte.get()).weight();
+    }
+
+    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
+    public void addInputHook(String name, InputHook hook) {
+        attach(name, hook);
+        inputHooks.put(name, hook);
+    }
+
+    /** Removes the input hook called {@code name}. */
+    public void removeInputHook(String name) {
+        if (!inputHooks.containsKey(name)) {
+            throw new IllegalArgumentException("no input hook '" + name + "'; hooks: " + inputHooks.keySet());
+        }
+        detach(name);
+        inputHooks.remove(name);
+    }
+
+    @Override
+    public INDArray forward(TokenBatch batch, Tape tape) {
+        Transformer t = transformer.get();
+        ModuleList<TransformerBlock> blocks = t.blocks();
+        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
+        tape.setContext(ctx);
+
+        boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad()
+                || inputHooks.values().stream().anyMatch(Module::requiresGrad);
+        INDArray x;
+        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
+            INDArray tokens = t.wte.get().forward(batch.ids(), tape);              // [B·T, d]
+            for (InputHook hook : inputHooks.values()) {
+                tokens = hook.forward(tokens, tape);                                // [B·S, d]
+            }
+            INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);       // [B·S, d]
+            x = t.drop.forward(tokens.addi(positions), tape);
+        }
+        boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
+        int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstBlockRequiringGrad(blocks);
+        for (int i = 0; i < blocks.size(); i++) {
+            try (Tape.Scope ignored = i < firstRecorded ? tape.pauseRecording() : () -> { }) {
+                x = blocks.get(i).forward(x, tape);
+            }
+        }
+        x = t.lnF.get().forward(x, tape);
+        INDArray logits = lmHead.get().forward(x, tape);                           // [B·S, vocab]
+        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
+        return logits;
+    }
+
+    @Override
+    public void backward(INDArray gradLogits, Tape tape) {
+        Saved s = tape.pop(this, Saved.class);
+        Transformer t = transformer.get();
+        ModuleList<TransformerBlock> blocks = t.blocks();
+        INDArray g = lmHead.get().backward(gradLogits, tape);
+        g = t.lnF.get().backward(g, tape);
+        for (int i = blocks.size() - 1; i >= s.firstRecordedBlock(); i--) {
+            g = blocks.get(i).backward(g, tape);
+        }
+        if (!s.embeddingsNeedGrad()) {
+            return;
+        }
+        g = t.drop.backward(g, tape);
+        t.wpe.get().backward(g, tape);
+        List<InputHook> hooks = new ArrayList<>(inputHooks.values());
+        for (int i = hooks.size() - 1; i >= 0; i--) {
+            g = hooks.get(i).backward(g, tape);
+        }
+        t.wte.get().backward(g, tape);
+    }
+
+    private int[] positionIds(SequenceContext ctx) {
+        int past = ctx.pastLength();
+        if (past + ctx.seqLen() > config.nPositions()) {
+            throw new IllegalArgumentException("sequence of " + ctx.seqLen() + " tokens after " + past + " past positions exceeds n_positions = "
+                    + config.nPositions());
+        }
+        int[] ids = new int[ctx.rows()];
+        for (int b = 0; b < ctx.batch(); b++) {
+            for (int s = 0; s < ctx.seqLen(); s++) {
+                ids[b * ctx.seqLen() + s] = past + s;
+            }
+        }
+        return ids;
+    }
+
+    private static int firstBlockRequiringGrad(ModuleList<TransformerBlock> blocks) {
+        for (int i = 0; i < blocks.size(); i++) {
+            if (blocks.get(i).requiresGrad()) {
+                return i;
+            }
+        }
+        return blocks.size();
+    }
+
+    @Override
+    public String describe() {
+        return "Gpt2Model(layers=" + config.nLayer() + ", hidden=" + config.nEmbd() + ", heads=" + config.nHead() + ", vocab="
+                + config.vocabSize() + ")";
+    }
+}

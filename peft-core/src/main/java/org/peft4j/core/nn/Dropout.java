@@ -1,0 +1,64 @@
+package org.peft4j.core.nn;
+
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Inverted dropout: in training, each element is zeroed with probability p and the rest scaled by
+ * 1/(1 − p); otherwise the identity. Masks are drawn on the host from the tape's seeded generator, so
+ * every backend draws the same mask for the same seed.
+ */
+public final class Dropout extends Layer {
+    private final double p;
+
+    /** The scaled keep-mask, or null when the layer acted as the identity. */
+    private record Saved(INDArray scaledMask) {
+    }
+
+    public Dropout(double p) {
+        if (!(p >= 0.0 && p < 1.0)) {
+            throw new IllegalArgumentException("dropout probability must be in [0, 1), got " + p);
+        }
+        this.p = p;
+    }
+
+    public double probability() {
+        return p;
+    }
+
+    @Override
+    public INDArray forward(INDArray x, Tape tape) {
+        if (!tape.isTraining() || p == 0.0) {
+            tape.push(this, new Saved(null));
+            return x;
+        }
+        INDArray mask = scaledMask(x.shape(), tape.nextDropoutRandom()).castTo(x.dataType());
+        tape.push(this, new Saved(mask));
+        return x.mul(mask);
+    }
+
+    @Override
+    public INDArray backward(INDArray gradOutput, Tape tape) {
+        Saved s = tape.pop(this, Saved.class);
+        return s.scaledMask() == null ? gradOutput : gradOutput.mul(s.scaledMask());
+    }
+
+    private INDArray scaledMask(long[] shape, SplittableRandom rng) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        float keep = (float) (1.0 / (1.0 - p));
+        float[] mask = new float[Math.toIntExact(n)];
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = rng.nextDouble() < p ? 0f : keep;
+        }
+        return Nd4j.createFromArray(mask).reshape(shape);
+    }
+
+    @Override
+    public String describe() {
+        return "Dropout(p=" + p + ")";
+    }
+}

@@ -1,0 +1,101 @@
+package org.peft4j.core.nn;
+
+import java.util.Arrays;
+
+/**
+ * The geometry of one forward pass: batch size, the length of the hidden sequence, the positions
+ * that precede it (past keys/values) and which key positions each sequence may attend to. A model
+ * creates it from its input; hooks change it (a prompt method prepends virtual tokens, a prefix method
+ * adds past keys/values) before the transformer blocks run.
+ */
+public final class SequenceContext {
+    private final int batch;
+    private int seqLen;
+    private PastKeyValues past;
+    /** [batch][pastLength + seqLen] flattened; 1 = visible key, 0 = padding. Null: every key is visible. */
+    private int[] keyMask;
+
+    /**
+     * @param batch   number of sequences
+     * @param seqLen  tokens per sequence
+     * @param padMask {@code [batch · seqLen]} with 1 for real tokens and 0 for padding, or null if none is padded
+     */
+    public SequenceContext(int batch, int seqLen, int[] padMask) {
+        if (batch <= 0 || seqLen <= 0) {
+            throw new IllegalArgumentException("batch and sequence length must be > 0, got " + batch + " x " + seqLen);
+        }
+        if (padMask != null && padMask.length != batch * seqLen) {
+            throw new IllegalArgumentException("attention mask must have batch*seqLen = " + batch * seqLen + " entries, got " + padMask.length);
+        }
+        this.batch = batch;
+        this.seqLen = seqLen;
+        this.keyMask = padMask == null ? null : padMask.clone();
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    /** Rows per sequence in the hidden states. */
+    public int seqLen() {
+        return seqLen;
+    }
+
+    /** Number of rows of the hidden states: batch · seqLen. */
+    public int rows() {
+        return batch * seqLen;
+    }
+
+    /** Key positions before the sequence (0 without past keys/values). */
+    public int pastLength() {
+        return past == null ? 0 : past.length();
+    }
+
+    /** Key positions each query can see at most: past + sequence. */
+    public int keyLength() {
+        return pastLength() + seqLen;
+    }
+
+    /** The past keys/values, or null. */
+    public PastKeyValues past() {
+        return past;
+    }
+
+    /** The key mask {@code [batch · keyLength]} (1 = visible), or null if every key is visible. */
+    public int[] keyMask() {
+        return keyMask;
+    }
+
+    /** Inserts {@code count} always-visible positions at the start of every sequence (virtual tokens). */
+    public void prependTokens(int count) {
+        if (count <= 0) {
+            throw new IllegalArgumentException("number of prepended tokens must be > 0, got " + count);
+        }
+        if (keyMask != null) {
+            keyMask = insertVisible(keyMask, keyLength(), pastLength(), count);
+        }
+        seqLen += count;
+    }
+
+    /** Sets past keys/values that precede every sequence; their positions are always visible. */
+    public void setPast(PastKeyValues newPast) {
+        if (past != null) {
+            throw new IllegalStateException("past keys/values are already set for this pass (length " + past.length() + ")");
+        }
+        if (newPast.length() > 0 && keyMask != null) {
+            keyMask = insertVisible(keyMask, keyLength(), 0, newPast.length());
+        }
+        this.past = newPast;
+    }
+
+    private int[] insertVisible(int[] mask, int oldKeyLen, int at, int count) {
+        int newKeyLen = oldKeyLen + count;
+        int[] out = new int[batch * newKeyLen];
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(mask, b * oldKeyLen, out, b * newKeyLen, at);
+            Arrays.fill(out, b * newKeyLen + at, b * newKeyLen + at + count, 1);
+            System.arraycopy(mask, b * oldKeyLen + at, out, b * newKeyLen + at + count, oldKeyLen - at);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,31 @@
+package org.peft4j.core.train;
+
+import java.util.Map;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.Tape;
+
+/**
+ * A model together with its loss: what the {@link Trainer} trains. Forward computes the loss of a
+ * batch; when the tape records, {@link #backward} then adds the gradients into the trainable params.
+ *
+ * @param <B> the batch type
+ */
+public interface TrainableTask<B> {
+    /** The module tree whose trainable params are trained. */
+    Module module();
+
+    /** The kernels to run with. */
+    Kernels kernels();
+
+    /** Runs the model on {@code batch} and returns its mean loss. */
+    Loss forward(B batch, Tape tape);
+
+    /** Adds scale · dLoss/dθ into the gradient of every trainable param (after {@link #forward} on the same tape). */
+    void backward(Tape tape, double scale);
+
+    /** Metrics derived from a mean evaluation loss (e.g. perplexity); by default none. */
+    default Map<String, Double> metricsFromLoss(double meanLoss) {
+        return Map.of();
+    }
+}

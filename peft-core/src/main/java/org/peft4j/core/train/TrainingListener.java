@@ -1,0 +1,24 @@
+package org.peft4j.core.train;
+
+/** Receives training progress; every method has an empty default. */
+public interface TrainingListener {
+    /** Before the first step. */
+    default void onStart(int totalSteps, String description) {
+    }
+
+    /** After each optimizer step. */
+    default void onStep(StepInfo info) {
+    }
+
+    /** After each evaluation. */
+    default void onEval(int step, EvalResult result) {
+    }
+
+    /** After a checkpoint was written. */
+    default void onCheckpoint(int step, java.nio.file.Path path) {
+    }
+
+    /** After the last step. */
+    default void onEnd(TrainResult result) {
+    }
+}

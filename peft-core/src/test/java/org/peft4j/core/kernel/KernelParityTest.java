@@ -1,0 +1,207 @@
+package org.peft4j.core.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.peft4j.core.nn.Init;
+
+/**
+ * The fast CPU kernels against the portable ND4J kernels, in float, on the same random inputs. The
+ * portable kernels are themselves checked against finite differences (LayerGradientTest), so
+ * agreement here makes the CPU path's backward passes correct too.
+ */
+class KernelParityTest {
+    private final Kernels cpu = new CpuKernels();
+    private final Kernels portable = new Nd4jKernels();
+    private final SplittableRandom rng = new SplittableRandom(42);
+
+    private INDArray randn(long... shape) {
+        return Init.normal(DataType.FLOAT, 1.0, rng, shape);
+    }
+
+    private static void assertClose(INDArray expected, INDArray actual, double tol, String what) {
+        assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), what + " shape");
+        double maxDiff = Nd4j.math().abs(expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE))).maxNumber().doubleValue();
+        double scale = Math.max(1.0, Nd4j.math().abs(expected.castTo(DataType.DOUBLE)).maxNumber().doubleValue());
+        assertTrue(maxDiff <= tol * scale, what + ": max difference " + maxDiff + " > " + tol * scale);
+    }
+
+    @Test
+    void layerNormForwardAndBackward() {
+        INDArray x = randn(37, 64).muli(3).addi(1.5);
+        INDArray gamma = randn(64);
+        INDArray beta = randn(64);
+        Kernels.NormOutput a = cpu.layerNorm(x, gamma, beta, 1e-5);
+        Kernels.NormOutput b = portable.layerNorm(x, gamma, beta, 1e-5);
+        assertClose(b.y(), a.y(), 1e-5, "y");
+        INDArray dy = randn(37, 64);
+        INDArray dgA = randn(64);
+        INDArray dgB = dgA.dup();
+        INDArray dbA = randn(64);
+        INDArray dbB = dbA.dup();
+        INDArray dxA = cpu.layerNormBackward(dy, x, gamma, a.mean(), a.rstd(), dgA, dbA);
+        INDArray dxB = portable.layerNormBackward(dy, x, gamma, b.mean(), b.rstd(), dgB, dbB);
+        assertClose(dxB, dxA, 1e-5, "dx");
+        assertClose(dgB, dgA, 1e-5, "dGamma");
+        assertClose(dbB, dbA, 1e-5, "dBeta");
+    }
+
+    @Test
+    void rmsNormForwardAndBackward() {
+        INDArray x = randn(19, 48);
+        INDArray gamma = randn(48);
+        Kernels.NormOutput a = cpu.rmsNorm(x, gamma, 1e-6);
+        Kernels.NormOutput b = portable.rmsNorm(x, gamma, 1e-6);
+        assertClose(b.y(), a.y(), 1e-5, "y");
+        INDArray dy = randn(19, 48);
+        INDArray dgA = Nd4j.zeros(DataType.FLOAT, 48);
+        INDArray dgB = Nd4j.zeros(DataType.FLOAT, 48);
+        assertClose(portable.rmsNormBackward(dy, x, gamma, b.rstd(), dgB), cpu.rmsNormBackward(dy, x, gamma, a.rstd(), dgA), 1e-5, "dx");
+        assertClose(dgB, dgA, 1e-5, "dGamma");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Activation.class)
+    void activations(Activation fn) {
+        INDArray x = randn(33, 50).muli(3);
+        assertClose(portable.activate(fn, x), cpu.activate(fn, x), 2e-6, fn + " forward");
+        INDArray dy = randn(33, 50);
+        assertClose(portable.activateBackward(fn, x, dy), cpu.activateBackward(fn, x, dy), 2e-6, fn + " backward");
+    }
+
+    @Test
+    void erfMatchesAHighPrecisionReference() {
+        double worst = 0;
+        for (double x = -6; x <= 6; x += 0.001) {
+            worst = Math.max(worst, Math.abs(FastMath.erf((float) x) - referenceErf((float) x)));
+        }
+        assertTrue(worst < 5e-7, "erf max abs error " + worst);
+    }
+
+    /** erf by its Taylor series (|x| < 3) or continued fraction of erfc, in double. */
+    static double referenceErf(double x) {
+        double ax = Math.abs(x);
+        if (ax < 3) {
+            double sum = 0;
+            double term = ax;
+            for (int n = 0; n < 200; n++) {
+                sum += term / (2 * n + 1);
+                term *= -ax * ax / (n + 1);
+            }
+            return Math.signum(x) * 2 / Math.sqrt(Math.PI) * sum;
+        }
+        // erfc(x) = exp(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+        double f = ax;
+        for (int k = 60; k >= 1; k--) {
+            f = ax + (k / 2.0) / f;
+        }
+        double erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+        return Math.signum(x) * (1 - erfc);
+    }
+
+    @Test
+    void columnSums() {
+        INDArray dy = randn(101, 17);
+        INDArray a = randn(17);
+        INDArray b = a.dup();
+        cpu.addColumnSums(dy, a);
+        portable.addColumnSums(dy, b);
+        assertClose(b, a, 1e-5, "column sums");
+        assertClose(dy.sum(0).addi(b.sub(dy.sum(0))), a, 1e-5, "accumulates");
+    }
+
+    @Test
+    void splitAndMergeHeadsWithColumnOffsets() {
+        int batch = 3;
+        int seq = 5;
+        int heads = 2;
+        int headDim = 4;
+        INDArray qkv = randn((long) batch * seq, 3 * heads * headDim);
+        for (int part = 0; part < 3; part++) {
+            int offset = part * heads * headDim;
+            INDArray a = cpu.splitHeads(qkv, offset, heads, headDim, batch, seq);
+            INDArray b = portable.splitHeads(qkv, offset, heads, headDim, batch, seq);
+            assertEquals(b, a, "split part " + part);
+            // element check against the definition: [b·H + h, t, i] = x[b·T + t, offset + h·hd + i]
+            assertEquals(qkv.getFloat(2 * seq + 3, offset + headDim + 1), a.getFloat(2 * heads + 1, 3, 1));
+            INDArray dstA = Nd4j.zeros(DataType.FLOAT, (long) batch * seq, 3 * heads * headDim);
+            INDArray dstB = dstA.dup();
+            cpu.mergeHeads(a, dstA, offset, batch, seq);
+            portable.mergeHeads(b, dstB, offset, batch, seq);
+            assertEquals(dstB, dstA, "merge part " + part);
+            assertEquals(qkv.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                    org.nd4j.linalg.indexing.NDArrayIndex.interval(offset, offset + heads * headDim)),
+                    dstA.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                            org.nd4j.linalg.indexing.NDArrayIndex.interval(offset, offset + heads * headDim)), "round trip");
+        }
+    }
+
+    @Test
+    void maskedSoftmaxWithCausalPaddingAndPast() {
+        int batch = 2;
+        int heads = 3;
+        int q = 4;
+        int k = 6;   // two past positions
+        int[] keyMask = {1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0};
+        AttentionMask mask = new AttentionMask(batch, heads, q, k, true, keyMask);
+        INDArray scores = randn((long) batch * heads, q, k).muli(4);
+        INDArray a = cpu.maskedSoftmax(scores.dup(), mask);
+        INDArray b = portable.maskedSoftmax(scores.dup(), mask);
+        assertClose(b, a, 1e-6, "softmax");
+        // hidden keys get exactly zero; rows sum to one
+        assertEquals(0f, a.getFloat(0, 0, 3), "causal: query 0 sees keys 0..2 only");
+        assertEquals(0f, a.getFloat(heads, 3, 0), "padding key of sequence 1");
+        assertClose(Nd4j.ones(DataType.FLOAT, (long) batch * heads, q), a.sum(2), 1e-6, "rows sum to 1");
+        INDArray dp = randn((long) batch * heads, q, k);
+        assertClose(portable.softmaxBackward(b, dp.dup()), cpu.softmaxBackward(a, dp.dup()), 1e-5, "softmax backward");
+    }
+
+    @Test
+    void fullyHiddenRowsAreUniformOnBothPaths() {
+        AttentionMask mask = new AttentionMask(1, 1, 2, 2, false, new int[] {0, 0});
+        INDArray scores = randn(1, 2, 2);
+        INDArray expected = Nd4j.valueArrayOf(new long[] {1, 2, 2}, 0.5f, DataType.FLOAT);
+        assertClose(expected, cpu.maskedSoftmax(scores.dup(), mask), 1e-7, "cpu");
+        assertClose(expected, portable.maskedSoftmax(scores.dup(), mask), 1e-7, "portable");
+    }
+
+    @Test
+    void crossEntropyWithIgnoredRows() {
+        INDArray logits = randn(9, 13).muli(3);
+        int[] labels = {0, 12, -100, 5, 5, -100, 7, 1, 3};
+        Kernels.CrossEntropyOutput a = cpu.crossEntropy(logits, labels, -100, 0.25, true);
+        Kernels.CrossEntropyOutput b = portable.crossEntropy(logits, labels, -100, 0.25, true);
+        assertEquals(7, a.count());
+        assertEquals(b.count(), a.count());
+        assertEquals(b.lossSum(), a.lossSum(), 1e-4);
+        assertClose(b.gradLogits(), a.gradLogits(), 1e-6, "dlogits");
+        // hand check of row 0: −log softmax(z)[0]
+        double max = logits.getRow(0).maxNumber().doubleValue();
+        double lse = max + Math.log(org.nd4j.linalg.ops.transforms.Transforms.exp(logits.getRow(0).castTo(DataType.DOUBLE).sub(max)).sumNumber().doubleValue());
+        Kernels.CrossEntropyOutput single = cpu.crossEntropy(logits.getRow(0).reshape(1, 13).dup(), new int[] {0}, -100, 1.0, false);
+        assertEquals(lse - logits.getDouble(0, 0), single.lossSum(), 1e-5);
+        assertEquals(0.0, a.gradLogits().getRow(2).sumNumber().doubleValue(), 0.0, "ignored row has no gradient");
+    }
+
+    @Test
+    void gatherAndScatterAddWithRepeatedIds() {
+        INDArray table = randn(11, 6);
+        int[] ids = {3, 0, 3, 10, 7};
+        assertEquals(portable.gatherRows(table, ids), cpu.gatherRows(table, ids));
+        assertEquals(table.getRow(10), cpu.gatherRows(table, ids).getRow(3));
+        INDArray rows = randn(5, 6);
+        INDArray ta = Nd4j.zeros(DataType.FLOAT, 11, 6);
+        INDArray tb = ta.dup();
+        cpu.scatterAddRows(ta, ids, rows);
+        portable.scatterAddRows(tb, ids, rows);
+        assertClose(tb, ta, 1e-6, "scatter");
+        assertClose(rows.getRow(0).add(rows.getRow(2)), ta.getRow(3), 1e-6, "repeated id adds up");
+    }
+}
