@@ -1,17 +1,20 @@
 package org.peft4j.core.kernel;
 
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The fast CPU path: plain Java loops over host copies of the data. ND4J's CPU element-wise ops were
  * measured 6–40× slower than PyTorch here (layer norm, its backward, column sums, GELU); these loops
- * are a copy in, one pass, a copy out. FLOAT only: other types (DOUBLE for gradient checks) go to
- * the portable {@link Nd4jKernels}, which also is the reference these loops are tested against.
+ * are a copy in, one pass, a copy out, in reused per-thread buffers. FLOAT only: other types (DOUBLE
+ * for gradient checks) go to the portable {@link Nd4jKernels}, which is also the reference these loops
+ * are tested against.
  */
 public final class CpuKernels implements Kernels {
     private final Nd4jKernels portable = new Nd4jKernels();
+    private final Scratch scratch = new Scratch();
 
     @Override
     public String name() {
@@ -27,6 +30,11 @@ public final class CpuKernels implements Kernels {
         return true;
     }
 
+    /** x's values in scratch buffer {@code slot}. */
+    private float[] read(INDArray x, int slot) {
+        return HostArrays.readInto(x, scratch.get(slot, x.length()));
+    }
+
     // ---------------------------------------------------------------- normalization
 
     @Override
@@ -36,12 +44,12 @@ public final class CpuKernels implements Kernels {
         }
         int n = (int) x.rows();
         int d = (int) x.columns();
-        float[] xs = HostArrays.read(x);
-        float[] g = HostArrays.read(gamma);
-        float[] b = HostArrays.read(beta);
-        float[] y = new float[xs.length];
-        float[] means = new float[n];
-        float[] rstds = new float[n];
+        float[] xs = read(x, 0);
+        float[] g = read(gamma, 1);
+        float[] b = read(beta, 2);
+        float[] y = scratch.get(3, (long) n * d);
+        float[] means = scratch.get(4, n);
+        float[] rstds = scratch.get(5, n);
         for (int r = 0; r < n; r++) {
             int o = r * d;
             double sum = 0;
@@ -70,7 +78,7 @@ public final class CpuKernels implements Kernels {
         if (!fast(dy, x, gamma, dGamma, dBeta)) {
             return portable.layerNormBackward(dy, x, gamma, mean, rstd, dGamma, dBeta);
         }
-        return normBackward(dy, x, gamma, HostArrays.read(mean), HostArrays.read(rstd), dGamma, dBeta);
+        return normBackward(dy, x, gamma, mean, rstd, dGamma, dBeta);
     }
 
     @Override
@@ -80,10 +88,10 @@ public final class CpuKernels implements Kernels {
         }
         int n = (int) x.rows();
         int d = (int) x.columns();
-        float[] xs = HostArrays.read(x);
-        float[] g = HostArrays.read(gamma);
-        float[] y = new float[xs.length];
-        float[] rstds = new float[n];
+        float[] xs = read(x, 0);
+        float[] g = read(gamma, 1);
+        float[] y = scratch.get(2, (long) n * d);
+        float[] rstds = scratch.get(3, n);
         for (int r = 0; r < n; r++) {
             int o = r * d;
             double sq = 0;
@@ -104,33 +112,34 @@ public final class CpuKernels implements Kernels {
         if (!fast(dy, x, gamma, dGamma)) {
             return portable.rmsNormBackward(dy, x, gamma, rstd, dGamma);
         }
-        return normBackward(dy, x, gamma, null, HostArrays.read(rstd), dGamma, null);
+        return normBackward(dy, x, gamma, null, rstd, dGamma, null);
     }
 
     /**
-     * Shared backward of LayerNorm (means given) and RMSNorm (means null):
+     * Shared backward of LayerNorm (mean given) and RMSNorm (mean null):
      * dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), where RMSNorm has no mean(dx̂) term.
      */
-    private static INDArray normBackward(INDArray dy, INDArray x, INDArray gamma, float[] means, float[] rstds, INDArray dGamma,
-            INDArray dBeta) {
+    private INDArray normBackward(INDArray dy, INDArray x, INDArray gamma, INDArray mean, INDArray rstd, INDArray dGamma, INDArray dBeta) {
         int n = (int) x.rows();
         int d = (int) x.columns();
-        float[] dys = HostArrays.read(dy);
-        float[] xs = HostArrays.read(x);
-        float[] g = HostArrays.read(gamma);
-        float[] dx = new float[xs.length];
+        float[] dys = read(dy, 0);
+        float[] xs = read(x, 1);
+        float[] g = read(gamma, 2);
+        float[] means = mean == null ? null : read(mean, 3);
+        float[] rstds = read(rstd, 4);
+        float[] dx = scratch.get(5, (long) n * d);
         float[] dg = dGamma == null ? null : new float[d];
         float[] db = dBeta == null ? null : new float[d];
         float[] xhat = new float[d];
         float[] dxhat = new float[d];
         for (int r = 0; r < n; r++) {
             int o = r * d;
-            float mean = means == null ? 0f : means[r];
-            float rstd = rstds[r];
+            float mu = means == null ? 0f : means[r];
+            float rs = rstds[r];
             double sumDxhat = 0;
             double sumDxhatXhat = 0;
             for (int j = 0; j < d; j++) {
-                xhat[j] = (xs[o + j] - mean) * rstd;
+                xhat[j] = (xs[o + j] - mu) * rs;
                 dxhat[j] = dys[o + j] * g[j];
                 sumDxhat += dxhat[j];
                 sumDxhatXhat += dxhat[j] * xhat[j];
@@ -138,7 +147,7 @@ public final class CpuKernels implements Kernels {
             float meanDxhat = means == null ? 0f : (float) (sumDxhat / d);
             float meanDxhatXhat = (float) (sumDxhatXhat / d);
             for (int j = 0; j < d; j++) {
-                dx[o + j] = rstd * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
+                dx[o + j] = rs * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
             }
             if (dg != null) {
                 for (int j = 0; j < d; j++) {
@@ -162,7 +171,7 @@ public final class CpuKernels implements Kernels {
 
     private static void addInto(INDArray target, float[] delta) {
         FloatBuffer buf = HostArrays.buffer(target);
-        for (int j = 0; j < delta.length; j++) {
+        for (int j = 0; j < target.length(); j++) {
             buf.put(j, buf.get(j) + delta[j]);
         }
     }
@@ -174,31 +183,32 @@ public final class CpuKernels implements Kernels {
         if (!fast(x)) {
             return portable.activate(fn, x);
         }
-        float[] v = HostArrays.read(x);
+        int len = (int) x.length();
+        float[] v = read(x, 0);
         switch (fn) {
             case GELU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     v[i] = 0.5f * v[i] * (1f + FastMath.erf(v[i] * FastMath.INV_SQRT2));
                 }
                 break;
             case GELU_TANH:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     float u = (float) Nd4jKernels.GELU_TANH_C * (v[i] + (float) Nd4jKernels.GELU_TANH_A * v[i] * v[i] * v[i]);
                     v[i] = 0.5f * v[i] * (1f + FastMath.tanh(u));
                 }
                 break;
             case SILU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     v[i] = v[i] * FastMath.sigmoid(v[i]);
                 }
                 break;
             case RELU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     v[i] = v[i] > 0f ? v[i] : 0f;
                 }
                 break;
             case TANH:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     v[i] = FastMath.tanh(v[i]);
                 }
                 break;
@@ -213,11 +223,12 @@ public final class CpuKernels implements Kernels {
         if (!fast(x, dy)) {
             return portable.activateBackward(fn, x, dy);
         }
-        float[] v = HostArrays.read(x);
-        float[] g = HostArrays.read(dy);
+        int len = (int) x.length();
+        float[] v = read(x, 0);
+        float[] g = read(dy, 1);
         switch (fn) {
             case GELU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     float xi = v[i];
                     float cdf = 0.5f * (1f + FastMath.erf(xi * FastMath.INV_SQRT2));
                     float pdf = (float) Math.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
@@ -227,7 +238,7 @@ public final class CpuKernels implements Kernels {
             case GELU_TANH: {
                 float c = (float) Nd4jKernels.GELU_TANH_C;
                 float a = (float) Nd4jKernels.GELU_TANH_A;
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     float xi = v[i];
                     float t = FastMath.tanh(c * (xi + a * xi * xi * xi));
                     g[i] *= 0.5f * (1f + t) + 0.5f * xi * (1f - t * t) * c * (1f + 3f * a * xi * xi);
@@ -235,18 +246,18 @@ public final class CpuKernels implements Kernels {
                 break;
             }
             case SILU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     float s = FastMath.sigmoid(v[i]);
                     g[i] *= s * (1f + v[i] * (1f - s));
                 }
                 break;
             case RELU:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     g[i] = v[i] > 0f ? g[i] : 0f;
                 }
                 break;
             case TANH:
-                for (int i = 0; i < v.length; i++) {
+                for (int i = 0; i < len; i++) {
                     float t = FastMath.tanh(v[i]);
                     g[i] *= 1f - t * t;
                 }
@@ -267,7 +278,7 @@ public final class CpuKernels implements Kernels {
         }
         int n = (int) dy.rows();
         int d = (int) dy.columns();
-        float[] g = HostArrays.read(dy);
+        float[] g = read(dy, 0);
         float[] sums = new float[d];
         for (int r = 0; r < n; r++) {
             int o = r * d;
@@ -284,8 +295,8 @@ public final class CpuKernels implements Kernels {
             return portable.splitHeads(x, colOffset, heads, headDim, batch, seq);
         }
         int cols = (int) x.columns();
-        float[] src = HostArrays.read(x);
-        float[] dst = new float[batch * heads * seq * headDim];
+        float[] src = read(x, 0);
+        float[] dst = scratch.get(1, (long) batch * heads * seq * headDim);
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < seq; t++) {
                 int row = (b * seq + t) * cols + colOffset;
@@ -306,7 +317,7 @@ public final class CpuKernels implements Kernels {
         int heads = (int) (heads3.size(0) / batch);
         int headDim = (int) heads3.size(2);
         int cols = (int) dst.columns();
-        float[] src = HostArrays.read(heads3);
+        float[] src = read(heads3, 0);
         FloatBuffer out = HostArrays.buffer(dst);
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
@@ -325,7 +336,7 @@ public final class CpuKernels implements Kernels {
         int rows = (int) scores.size(0);
         int q = (int) scores.size(1);
         int k = (int) scores.size(2);
-        float[] s = HostArrays.read(scores);
+        float[] s = read(scores, 0);
         for (int bh = 0; bh < rows; bh++) {
             int b = bh / mask.heads();
             for (int i = 0; i < q; i++) {
@@ -339,7 +350,7 @@ public final class CpuKernels implements Kernels {
                     }
                 }
                 if (visible == 0) {
-                    java.util.Arrays.fill(s, o, o + k, 1f / k);
+                    Arrays.fill(s, o, o + k, 1f / k);
                     continue;
                 }
                 double sum = 0;
@@ -358,7 +369,7 @@ public final class CpuKernels implements Kernels {
                 }
             }
         }
-        HostArrays.write(scores, s);
+        HostArrays.buffer(scores).put(0, s, 0, rows * q * k);
         return scores;
     }
 
@@ -367,10 +378,11 @@ public final class CpuKernels implements Kernels {
         if (!fast(probs, dProbs)) {
             return portable.softmaxBackward(probs, dProbs);
         }
+        int len = (int) probs.length();
         int k = (int) probs.size(probs.rank() - 1);
-        float[] p = HostArrays.read(probs);
-        float[] dp = HostArrays.read(dProbs);
-        for (int o = 0; o < p.length; o += k) {
+        float[] p = read(probs, 0);
+        float[] dp = read(dProbs, 1);
+        for (int o = 0; o < len; o += k) {
             double dot = 0;
             for (int j = 0; j < k; j++) {
                 dot += dp[o + j] * p[o + j];
@@ -391,7 +403,7 @@ public final class CpuKernels implements Kernels {
         int n = (int) logits.rows();
         int vocab = (int) logits.columns();
         Nd4jKernels.checkLabels(labels, n, vocab, ignoreIndex);
-        float[] z = HostArrays.read(logits);
+        float[] z = read(logits, 0);
         float scale = (float) gradScale;
         double lossSum = 0;
         int count = 0;
@@ -399,7 +411,7 @@ public final class CpuKernels implements Kernels {
             int o = r * vocab;
             if (labels[r] == ignoreIndex) {
                 if (withGrad) {
-                    java.util.Arrays.fill(z, o, o + vocab, 0f);
+                    Arrays.fill(z, o, o + vocab, 0f);
                 }
                 continue;
             }
@@ -432,7 +444,7 @@ public final class CpuKernels implements Kernels {
         Nd4jKernels.checkIds(table, ids);
         int d = (int) table.columns();
         FloatBuffer src = HostArrays.buffer(table);
-        float[] out = new float[ids.length * d];
+        float[] out = scratch.get(0, (long) ids.length * d);
         for (int i = 0; i < ids.length; i++) {
             src.get(ids[i] * d, out, i * d, d);
         }
@@ -447,7 +459,7 @@ public final class CpuKernels implements Kernels {
         }
         Nd4jKernels.checkIds(target, ids);
         int d = (int) target.columns();
-        float[] add = HostArrays.read(rows);
+        float[] add = read(rows, 0);
         FloatBuffer dst = HostArrays.buffer(target);
         float[] row = new float[d];
         for (int i = 0; i < ids.length; i++) {

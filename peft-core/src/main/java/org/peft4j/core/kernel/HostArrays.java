@@ -36,7 +36,7 @@ final class HostArrays {
     }
 
     /** All values of x in c order. */
-    static float[] read(INDArray x) {
+    static float[] read(INDArray x) {  // allocates; kernels use readInto with scratch buffers
         INDArray c = contiguous(x);
         float[] out = new float[Math.toIntExact(c.length())];
         buffer(c).get(0, out);
@@ -46,8 +46,15 @@ final class HostArrays {
     /** A new FLOAT array of the given shape holding {@code values}. */
     static INDArray create(float[] values, long... shape) {
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, shape);
-        buffer(out).put(0, values);
+        buffer(out).put(0, values, 0, Math.toIntExact(out.length()));
         return out;
+    }
+
+    /** Copies all values of x in c order into the start of {@code dst} (which may be longer) and returns it. */
+    static float[] readInto(INDArray x, float[] dst) {
+        INDArray c = contiguous(x);
+        buffer(c).get(0, dst, 0, Math.toIntExact(c.length()));
+        return dst;
     }
 
     /** Overwrites all values of the c-ordered non-view array {@code target}. */

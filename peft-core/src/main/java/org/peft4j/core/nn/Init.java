@@ -15,20 +15,31 @@ public final class Init {
 
     /** Values drawn from N(0, std²). */
     public static INDArray normal(DataType type, double std, SplittableRandom rng, long... shape) {
-        double[] values = new double[Math.toIntExact(length(shape))];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = gaussian(rng) * std;
-        }
-        return create(type, values, shape);
+        return sample(type, shape, () -> gaussian(rng) * std);
     }
 
     /** Values drawn from U(−bound, bound). */
     public static INDArray uniform(DataType type, double bound, SplittableRandom rng, long... shape) {
-        double[] values = new double[Math.toIntExact(length(shape))];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = (rng.nextDouble() * 2 - 1) * bound;
+        return sample(type, shape, () -> (rng.nextDouble() * 2 - 1) * bound);
+    }
+
+    /** Fills a new array in c order from {@code draw}; float arrays are filled without a double copy. */
+    private static INDArray sample(DataType type, long[] shape, java.util.function.DoubleSupplier draw) {
+        int n = Math.toIntExact(length(shape));
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            if (type == DataType.FLOAT) {
+                float[] values = new float[n];
+                for (int i = 0; i < n; i++) {
+                    values[i] = (float) draw.getAsDouble();
+                }
+                return Nd4j.create(values, shape, 'c');
+            }
+            double[] values = new double[n];
+            for (int i = 0; i < n; i++) {
+                values[i] = draw.getAsDouble();
+            }
+            return Nd4j.create(values, shape, type);
         }
-        return create(type, values, shape);
     }
 
     /** All values equal to {@code value}. */
@@ -43,12 +54,6 @@ public final class Init {
         double u1 = 1.0 - rng.nextDouble();     // (0, 1]: log is finite
         double u2 = rng.nextDouble();
         return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-    }
-
-    private static INDArray create(DataType type, double[] values, long[] shape) {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            return Nd4j.create(values, shape, type);
-        }
     }
 
     private static long length(long[] shape) {
