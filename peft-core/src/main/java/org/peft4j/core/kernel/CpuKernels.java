@@ -231,7 +231,7 @@ public final class CpuKernels implements Kernels {
                 for (int i = 0; i < len; i++) {
                     float xi = v[i];
                     float cdf = 0.5f * (1f + FastMath.erf(xi * FastMath.INV_SQRT2));
-                    float pdf = (float) Math.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
+                    float pdf = FastMath.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
                     g[i] *= cdf + xi * pdf;
                 }
                 break;
@@ -240,8 +240,8 @@ public final class CpuKernels implements Kernels {
                 float a = (float) Nd4jKernels.GELU_TANH_A;
                 for (int i = 0; i < len; i++) {
                     float xi = v[i];
-                    float t = FastMath.tanh(c * (xi + a * xi * xi * xi));
-                    g[i] *= 0.5f * (1f + t) + 0.5f * xi * (1f - t * t) * c * (1f + 3f * a * xi * xi);
+                    float u = c * (xi + a * xi * xi * xi);
+                    g[i] *= 0.5f * (1f + FastMath.tanh(u)) + 0.5f * xi * FastMath.sech2(u) * c * (1f + 3f * a * xi * xi);
                 }
                 break;
             }
@@ -258,8 +258,7 @@ public final class CpuKernels implements Kernels {
                 break;
             case TANH:
                 for (int i = 0; i < len; i++) {
-                    float t = FastMath.tanh(v[i]);
-                    g[i] *= 1f - t * t;
+                    g[i] *= FastMath.sech2(v[i]);
                 }
                 break;
             default:
@@ -356,7 +355,7 @@ public final class CpuKernels implements Kernels {
                 double sum = 0;
                 for (int j = 0; j < k; j++) {
                     if (mask.isEmpty() || mask.visible(b, i, j)) {
-                        float e = (float) Math.exp(s[o + j] - max);
+                        float e = FastMath.exp(s[o + j] - max);
                         s[o + j] = e;
                         sum += e;
                     } else {
@@ -421,14 +420,15 @@ public final class CpuKernels implements Kernels {
             }
             double sum = 0;
             for (int j = 0; j < vocab; j++) {
-                sum += Math.exp(z[o + j] - max);
+                sum += FastMath.exp(z[o + j] - max);
             }
             double logSumExp = max + Math.log(sum);
             lossSum += logSumExp - z[o + labels[r]];
             count++;
             if (withGrad) {
+                float lse = (float) logSumExp;
                 for (int j = 0; j < vocab; j++) {
-                    z[o + j] = (float) Math.exp(z[o + j] - logSumExp) * scale;
+                    z[o + j] = FastMath.exp(z[o + j] - lse) * scale;
                 }
                 z[o + labels[r]] -= scale;
             }

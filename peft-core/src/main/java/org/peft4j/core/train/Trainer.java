@@ -8,13 +8,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
-import org.nd4j.linalg.api.memory.enums.SpillPolicy;
-import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.nn.Tape;
+import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.param.ParamRegistry.NamedParam;
 
@@ -29,17 +25,6 @@ import org.peft4j.core.param.ParamRegistry.NamedParam;
  * {@link #fit} calls.
  */
 public final class Trainer {
-    /** Learns its size in the first loop, then reuses one block; spills beyond it are freed at close. */
-    static final WorkspaceConfiguration WORKSPACE = WorkspaceConfiguration.builder()
-            .initialSize(0)
-            .policyAllocation(AllocationPolicy.OVERALLOCATE)
-            .policyLearning(LearningPolicy.FIRST_LOOP)
-            .policySpill(SpillPolicy.REALLOCATE)
-            .build();
-    static final String TRAIN_WORKSPACE = "peft4j-train";
-    static final String EVAL_WORKSPACE = "peft4j-eval";
-    static final String OPTIMIZER_WORKSPACE = "peft4j-optimizer";
-
     private final TrainerConfig config;
 
     public Trainer(TrainerConfig config) {
@@ -80,7 +65,7 @@ public final class Trainer {
                 epoch = (int) (position / perEpoch);
                 B batch = train.batch(epoch, (int) (position % perEpoch));
                 Loss loss;
-                try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, TRAIN_WORKSPACE);
+                try (MemoryWorkspace ws = Workspaces.open(Workspaces.TRAIN);
                         Tape tape = Tape.training(task.kernels(), dropoutSeed(step, micro))) {
                     loss = task.forward(batch, tape);
                     task.backward(tape, 1.0 / accumulation);
@@ -89,7 +74,7 @@ public final class Trainer {
                 tokens += loss.tokens();
             }
             double gradNorm;
-            try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, OPTIMIZER_WORKSPACE)) {
+            try (MemoryWorkspace ws = Workspaces.open(Workspaces.OPTIMIZER)) {
                 gradNorm = clipGradients(trainable, config.maxGradNorm());
                 optimizer.step(trainable, step);
             }
@@ -133,7 +118,7 @@ public final class Trainer {
         long targets = 0;
         for (int i = 0; i < data.batchesPerEpoch(); i++) {
             B batch = data.batch(0, i);
-            try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, EVAL_WORKSPACE);
+            try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL);
                     Tape tape = Tape.inference(task.kernels())) {
                 Loss loss = task.forward(batch, tape);
                 weighted += loss.value() * loss.targets();

@@ -77,36 +77,6 @@ class KernelParityTest {
     }
 
     @Test
-    void erfMatchesAHighPrecisionReference() {
-        double worst = 0;
-        for (double x = -6; x <= 6; x += 0.001) {
-            worst = Math.max(worst, Math.abs(FastMath.erf((float) x) - referenceErf((float) x)));
-        }
-        assertTrue(worst < 5e-7, "erf max abs error " + worst);
-    }
-
-    /** erf by its Taylor series (|x| < 3) or continued fraction of erfc, in double. */
-    static double referenceErf(double x) {
-        double ax = Math.abs(x);
-        if (ax < 3) {
-            double sum = 0;
-            double term = ax;
-            for (int n = 0; n < 200; n++) {
-                sum += term / (2 * n + 1);
-                term *= -ax * ax / (n + 1);
-            }
-            return Math.signum(x) * 2 / Math.sqrt(Math.PI) * sum;
-        }
-        // erfc(x) = exp(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
-        double f = ax;
-        for (int k = 60; k >= 1; k--) {
-            f = ax + (k / 2.0) / f;
-        }
-        double erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-        return Math.signum(x) * (1 - erfc);
-    }
-
-    @Test
     void columnSums() {
         INDArray dy = randn(101, 17);
         INDArray a = randn(17);

@@ -12,6 +12,7 @@ import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.model.CausalLmTask;
 import org.peft4j.core.model.gpt2.Gpt2Config;
 import org.peft4j.core.model.gpt2.Gpt2Model;
+import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.ParamRegistry;
 
 /**
@@ -46,7 +47,7 @@ class MemoryGrowthTest {
                 int slot = info.step() == 20 ? 0 : info.step() == 120 ? 1 : info.step() == 220 ? 2 : -1;
                 if (slot >= 0) {
                     offHeapAt[slot] = offHeap();
-                    workspaceAt[slot] = Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(Trainer.WORKSPACE, Trainer.TRAIN_WORKSPACE)
+                    workspaceAt[slot] = Nd4j.getWorkspaceManager().getWorkspaceForCurrentThread(Workspaces.CONFIG, Workspaces.TRAIN)
                             .getCurrentSize();
                 }
             }

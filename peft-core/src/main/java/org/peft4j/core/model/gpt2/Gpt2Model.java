@@ -27,6 +27,7 @@ import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
+import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
 
 /**
@@ -175,7 +176,11 @@ public final class Gpt2Model extends Module implements CausalLm {
         boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
         int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstBlockRequiringGrad(blocks);
         for (int i = 0; i < blocks.size(); i++) {
-            try (Tape.Scope ignored = i < firstRecorded ? tape.pauseRecording() : () -> { }) {
+            if (i < firstRecorded || !tape.isRecording()) {
+                try (Tape.Scope ignored = tape.pauseRecording()) {
+                    x = Workspaces.forwardUnrecorded(blocks.get(i), x, tape);     // temporaries freed block by block
+                }
+            } else {
                 x = blocks.get(i).forward(x, tape);
             }
         }
@@ -193,7 +198,7 @@ public final class Gpt2Model extends Module implements CausalLm {
         INDArray g = lmHead.get().backward(gradLogits, tape);
         g = t.lnF.get().backward(g, tape);
         for (int i = blocks.size() - 1; i >= s.firstRecordedBlock(); i--) {
-            g = blocks.get(i).backward(g, tape);
+            g = Workspaces.backwardScoped(blocks.get(i), g, tape);     // temporaries freed block by block
         }
         if (!s.embeddingsNeedGrad()) {
             return;
