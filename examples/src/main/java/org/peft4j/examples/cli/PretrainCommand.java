@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.core.data.ByteTokenizer;
+import org.peft4j.core.tokenizer.ByteTokenizer;
 import org.peft4j.core.data.TextCorpus;
 import org.peft4j.core.data.TokenWindows;
 import org.peft4j.core.io.AtomicFiles;

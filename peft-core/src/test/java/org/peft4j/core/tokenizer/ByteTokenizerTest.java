@@ -1,4 +1,4 @@
-package org.peft4j.core.data;
+package org.peft4j.core.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
