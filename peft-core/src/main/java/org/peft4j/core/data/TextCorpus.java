@@ -12,18 +12,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.ArrayList;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.List;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.Locale;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.SplittableRandom;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.function.Predicate;
-import org.peft4j.core.tokenizer.ByteTokenizer;
 import java.util.zip.GZIPInputStream;
+import org.peft4j.core.tokenizer.ByteTokenizer;
 
 /**
  * An immutable list of text lines (documents) to train a byte-level language model on, with the means to
