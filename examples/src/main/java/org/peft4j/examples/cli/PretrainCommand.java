@@ -262,7 +262,7 @@ public final class PretrainCommand extends CliCommand {
         Path modelFile = s.out().resolve("model.safetensors");
         Map<String, INDArray> tensors = registry.export(np -> true);
         SafetensorsWriter.write(modelFile, tensors, Map.of("format", "pt"));
-        Gpt2ConfigJson.write(s.out().resolve("config.json"), model.config());
+        AtomicFiles.writeString(s.out().resolve("config.json"), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(model.hfConfig()) + "\n");
         LOG.info("saved {} tensors to {}", tensors.size(), modelFile);
 
         if (s.sampleBytes() > 0) {

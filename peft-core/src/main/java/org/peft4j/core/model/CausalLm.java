@@ -1,18 +1,10 @@
 package org.peft4j.core.model;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 
 /** A decoder that gives next-token logits: GPT-2, the LLaMA-style decoder. */
-public interface CausalLm {
-    /** The model's module tree (for params, freezing, methods). */
-    Module module();
-
-    /** The kernels this model runs with. */
-    Kernels kernels();
-
+public interface CausalLm extends PretrainedModel {
     int vocabSize();
 
     /**

@@ -1,5 +1,8 @@
 package org.peft4j.core.model.gpt2;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.peft4j.core.kernel.Activation;
 
 /**
@@ -67,6 +70,83 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** This config as HF's {@code config.json} of a {@code GPT2LMHeadModel}, with GPT2Config's field names. */
+    public ObjectNode toHfJson() {
+        ObjectNode node = JsonNodeFactory.instance.objectNode();
+        node.putArray("architectures").add("GPT2LMHeadModel");
+        node.put("model_type", "gpt2");
+        node.put("vocab_size", vocabSize);
+        node.put("n_positions", nPositions);
+        node.put("n_embd", nEmbd);
+        node.put("n_layer", nLayer);
+        node.put("n_head", nHead);
+        node.put("n_inner", nInner);
+        node.put("activation_function", activation.hfName());
+        node.put("layer_norm_epsilon", layerNormEpsilon);
+        node.put("resid_pdrop", residPdrop);
+        node.put("embd_pdrop", embdPdrop);
+        node.put("attn_pdrop", attnPdrop);
+        node.put("initializer_range", initializerRange);
+        node.put("tie_word_embeddings", tieWordEmbeddings);
+        node.put("torch_dtype", "float32");
+        return node;
+    }
+
+    /**
+     * Reads HF's GPT-2 {@code config.json}; absent fields take GPT2Config's defaults. Fails if
+     * {@code model_type} is present and not "gpt2".
+     */
+    public static Gpt2Config fromHfJson(JsonNode node) {
+        if (node == null || !node.isObject()) {
+            throw new IllegalArgumentException("a GPT-2 config must be a JSON object");
+        }
+        String type = node.path("model_type").asText("gpt2");
+        if (!type.equals("gpt2")) {
+            throw new IllegalArgumentException("config describes a '" + type + "' model, not \"gpt2\"");
+        }
+        Builder b = builder();
+        if (node.hasNonNull("vocab_size")) {
+            b.vocabSize(node.get("vocab_size").asInt());
+        }
+        if (node.hasNonNull("n_positions")) {
+            b.nPositions(node.get("n_positions").asInt());
+        }
+        if (node.hasNonNull("n_embd")) {
+            b.nEmbd(node.get("n_embd").asInt());
+        }
+        if (node.hasNonNull("n_layer")) {
+            b.nLayer(node.get("n_layer").asInt());
+        }
+        if (node.hasNonNull("n_head")) {
+            b.nHead(node.get("n_head").asInt());
+        }
+        if (node.hasNonNull("n_inner")) {
+            b.nInner(node.get("n_inner").asInt());
+        }
+        if (node.hasNonNull("activation_function")) {
+            b.activation(Activation.fromHfName(node.get("activation_function").asText()));
+        }
+        if (node.hasNonNull("layer_norm_epsilon")) {
+            b.layerNormEpsilon(node.get("layer_norm_epsilon").asDouble());
+        }
+        if (node.hasNonNull("resid_pdrop")) {
+            b.residPdrop(node.get("resid_pdrop").asDouble());
+        }
+        if (node.hasNonNull("embd_pdrop")) {
+            b.embdPdrop(node.get("embd_pdrop").asDouble());
+        }
+        if (node.hasNonNull("attn_pdrop")) {
+            b.attnPdrop(node.get("attn_pdrop").asDouble());
+        }
+        if (node.hasNonNull("initializer_range")) {
+            b.initializerRange(node.get("initializer_range").asDouble());
+        }
+        if (node.hasNonNull("tie_word_embeddings")) {
+            b.tieWordEmbeddings(node.get("tie_word_embeddings").asBoolean());
+        }
+        return b.build();
     }
 
     /** Defaults are HF's GPT2Config defaults (the 124M GPT-2), except where set. */

@@ -1,5 +1,6 @@
 package org.peft4j.core.model.gpt2;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +30,7 @@ import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
 import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
+import org.peft4j.core.param.ParamRegistry;
 
 /**
  * A GPT-2 decoder with an LM head ({@code GPT2LMHeadModel}); parameter paths are HF's:
@@ -133,6 +135,22 @@ public final class Gpt2Model extends Module implements CausalLm {
     @Override
     public int vocabSize() {
         return config.vocabSize();
+    }
+
+    @Override
+    public String modelType() {
+        return "gpt2";
+    }
+
+    @Override
+    public ObjectNode hfConfig() {
+        return config.toHfJson();
+    }
+
+    /** Every param by its path; the tied {@code lm_head.weight} is the wte param, listed once as HF saves it. */
+    @Override
+    public Map<String, INDArray> hfStateDict() {
+        return new ParamRegistry(this).export(np -> true);
     }
 
     /** The token embedding param {@code transformer.wte.weight}. */
