@@ -7,6 +7,7 @@ import org.peft4j.core.kernel.Kernels.CrossEntropyOutput;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.train.Loss;
+import org.peft4j.core.train.MetricsAccumulator;
 import org.peft4j.core.train.TrainableTask;
 
 /**
@@ -63,9 +64,10 @@ public final class CausalLmTask implements TrainableTask<TokenBatch> {
         model.backward(scale == 1.0 ? grad : grad.muli(scale), tape);
     }
 
+    /** Perplexity: e to the mean loss. */
     @Override
-    public Map<String, Double> metricsFromLoss(double meanLoss) {
-        return Map.of("perplexity", Math.exp(meanLoss));
+    public MetricsAccumulator<TokenBatch> newMetrics() {
+        return meanLoss -> Map.of("perplexity", Math.exp(meanLoss));
     }
 
     /**

@@ -24,8 +24,8 @@ public interface TrainableTask<B> {
     /** Adds scale · dLoss/dθ into the gradient of every trainable param (after {@link #forward} on the same tape). */
     void backward(Tape tape, double scale);
 
-    /** Metrics derived from a mean evaluation loss (e.g. perplexity); by default none. */
-    default Map<String, Double> metricsFromLoss(double meanLoss) {
-        return Map.of();
+    /** A fresh accumulator of this task's evaluation metrics; by default there are none besides the loss. */
+    default MetricsAccumulator<B> newMetrics() {
+        return meanLoss -> Map.of();
     }
 }

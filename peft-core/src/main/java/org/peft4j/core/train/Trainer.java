@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -116,6 +115,7 @@ public final class Trainer {
     public static <B> EvalResult evaluate(TrainableTask<B> task, BatchSource<B> data) {
         double weighted = 0;
         long targets = 0;
+        MetricsAccumulator<B> metrics = task.newMetrics();
         for (int i = 0; i < data.batchesPerEpoch(); i++) {
             B batch = data.batch(0, i);
             try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL);
@@ -123,11 +123,11 @@ public final class Trainer {
                 Loss loss = task.forward(batch, tape);
                 weighted += loss.value() * loss.targets();
                 targets += loss.targets();
+                metrics.add(batch, loss);
             }
         }
         double mean = targets == 0 ? Double.NaN : weighted / targets;
-        Map<String, Double> metrics = new HashMap<>(task.metricsFromLoss(mean));
-        return new EvalResult(mean, targets, metrics);
+        return new EvalResult(mean, targets, metrics.result(mean));
     }
 
     /**
