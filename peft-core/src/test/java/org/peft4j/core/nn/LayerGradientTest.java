@@ -2,6 +2,7 @@ package org.peft4j.core.nn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 import java.util.function.Function;
@@ -229,6 +230,28 @@ class LayerGradientTest {
                     () -> linear.forward(GradientCheck.randn(rng, 2, 5), tape));
             org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("[n, 3]"), e.getMessage());
         }
+    }
+
+    @Test
+    void dropoutBackwardMatchesFiniteDifferencesUnderOneMask() {
+        // every pass with the same seed draws the same mask, so the loss is a smooth function of x
+        SplittableRandom rng = new SplittableRandom(29);
+        Dropout dropout = new Dropout(0.3);
+        INDArray x = GradientCheck.randn(rng, 6, 5);
+        INDArray probe = GradientCheck.randn(rng, 6, 5);
+        INDArray dx;
+        try (Tape tape = Tape.training(kernels, 99)) {
+            tape.setContext(rows(6));
+            dropout.forward(x, tape);
+            dx = dropout.backward(probe, tape);
+        }
+        GradientCheck.check("x", x, dx, () -> {
+            try (Tape tape = Tape.training(kernels, 99)) {
+                tape.setContext(rows(6));
+                return dropout.forward(x, tape).mul(probe).sumNumber().doubleValue();
+            }
+        }, 30, TOL, rng);
+        assertTrue(dx.eq(0).castTo(DataType.DOUBLE).sumNumber().doubleValue() > 0, "some elements were dropped");
     }
 
     @Test
