@@ -2,13 +2,9 @@ package org.peft4j.core.model;
 
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.kernel.Kernels.CrossEntropyOutput;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.train.Loss;
 import org.peft4j.core.train.MetricsAccumulator;
-import org.peft4j.core.train.TrainableTask;
 
 /**
  * Next-token prediction with a {@link CausalLm}, as HF's {@code *ForCausalLM} computes it: the logits
@@ -16,28 +12,9 @@ import org.peft4j.core.train.TrainableTask;
  * here), labels of -100 count nothing, and the loss is the mean over counted positions. Positions that
  * hooks prepend (virtual tokens) have no label.
  */
-public final class CausalLmTask implements TrainableTask<TokenBatch> {
-    private final CausalLm model;
-
-    private record Saved(INDArray gradLogits) {
-    }
-
+public final class CausalLmTask extends CrossEntropyTask<CausalLm> {
     public CausalLmTask(CausalLm model) {
-        this.model = model;
-    }
-
-    public CausalLm model() {
-        return model;
-    }
-
-    @Override
-    public Module module() {
-        return model.module();
-    }
-
-    @Override
-    public Kernels kernels() {
-        return model.kernels();
+        super(model);
     }
 
     @Override
@@ -45,23 +22,14 @@ public final class CausalLmTask implements TrainableTask<TokenBatch> {
         if (batch.labels() == null || batch.labels().length != batch.ids().length) {
             throw new IllegalArgumentException("causal LM training needs labels aligned with the ids (" + batch.ids().length + " entries)");
         }
-        INDArray logits = model.forward(batch, tape);                              // [B·S, vocab]
+        INDArray logits = model().forward(batch, tape);                            // [B·S, vocab]
         int seq = (int) (logits.rows() / batch.batch());
-        int[] targets = shiftedTargets(batch, seq);
-        boolean withGrad = tape.isRecording();
-        CrossEntropyOutput ce = model.kernels().crossEntropy(logits, targets, TokenBatch.IGNORE_INDEX,
-                1.0 / Math.max(1, countTargets(targets)), withGrad);
-        if (withGrad) {
-            tape.push(this, new Saved(ce.gradLogits()));
-        }
-        double mean = ce.count() == 0 ? 0.0 : ce.lossSum() / ce.count();
-        return new Loss(mean, ce.count(), batch.realTokens());
+        return score(batch, logits, shiftedTargets(batch, seq), tape, null);
     }
 
     @Override
-    public void backward(Tape tape, double scale) {
-        INDArray grad = tape.pop(this, Saved.class).gradLogits();
-        model.backward(scale == 1.0 ? grad : grad.muli(scale), tape);
+    protected void backwardLogits(INDArray gradLogits, Tape tape) {
+        model().backward(gradLogits, tape);
     }
 
     /** Perplexity: e to the mean loss. */
@@ -85,13 +53,5 @@ public final class CausalLmTask implements TrainableTask<TokenBatch> {
             }
         }
         return targets;
-    }
-
-    private static int countTargets(int[] targets) {
-        int n = 0;
-        for (int t : targets) {
-            n += t == TokenBatch.IGNORE_INDEX ? 0 : 1;
-        }
-        return n;
     }
 }

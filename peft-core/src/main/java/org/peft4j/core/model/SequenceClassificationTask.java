@@ -6,13 +6,9 @@ import org.nd4j.evaluation.EvaluationAveraging;
 import org.nd4j.evaluation.classification.Evaluation;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.kernel.Kernels.CrossEntropyOutput;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.train.Loss;
 import org.peft4j.core.train.MetricsAccumulator;
-import org.peft4j.core.train.TrainableTask;
 
 /**
  * Sequence classification with a {@link SequenceClassifier}: cross-entropy of the label logits
@@ -22,28 +18,9 @@ import org.peft4j.core.train.TrainableTask;
  * correlation (for two labels: of label 1, which equals the symmetric binary MCC; for more labels:
  * macro averages over one-vs-rest, which is not the multi-class MCC).
  */
-public final class SequenceClassificationTask implements TrainableTask<TokenBatch> {
-    private final SequenceClassifier model;
-
-    private record Saved(INDArray gradLogits) {
-    }
-
+public final class SequenceClassificationTask extends CrossEntropyTask<SequenceClassifier> {
     public SequenceClassificationTask(SequenceClassifier model) {
-        this.model = model;
-    }
-
-    public SequenceClassifier model() {
-        return model;
-    }
-
-    @Override
-    public Module module() {
-        return model.module();
-    }
-
-    @Override
-    public Kernels kernels() {
-        return model.kernels();
+        super(model);
     }
 
     @Override
@@ -52,30 +29,19 @@ public final class SequenceClassificationTask implements TrainableTask<TokenBatc
             throw new IllegalArgumentException("sequence classification needs one label per sequence (" + batch.batch() + "), got "
                     + (batch.labels() == null ? "none" : batch.labels().length));
         }
-        INDArray logits = model.forward(batch, tape);                                   // [B, labels]
-        int counted = 0;
-        for (int label : batch.labels()) {
-            counted += label == TokenBatch.IGNORE_INDEX ? 0 : 1;
-        }
-        boolean withGrad = tape.isRecording();
-        CrossEntropyOutput ce = model.kernels().crossEntropy(logits, batch.labels(), TokenBatch.IGNORE_INDEX, 1.0 / Math.max(1, counted),
-                withGrad);
-        if (withGrad) {
-            tape.push(this, new Saved(ce.gradLogits()));
-        }
-        return new Loss(ce.count() == 0 ? 0.0 : ce.lossSum() / ce.count(), ce.count(), batch.realTokens(), logits);
+        INDArray logits = model().forward(batch, tape);                            // [B, labels]
+        return score(batch, logits, batch.labels(), tape, logits);
     }
 
     @Override
-    public void backward(Tape tape, double scale) {
-        INDArray grad = tape.pop(this, Saved.class).gradLogits();
-        model.backward(scale == 1.0 ? grad : grad.muli(scale), tape);
+    protected void backwardLogits(INDArray gradLogits, Tape tape) {
+        model().backward(gradLogits, tape);
     }
 
     /** Accuracy, F1 and MCC over the evaluation pass, from the argmax of the logits. */
     @Override
     public MetricsAccumulator<TokenBatch> newMetrics() {
-        int numLabels = model.numLabels();
+        int numLabels = model().numLabels();
         Evaluation evaluation = new Evaluation(numLabels);
         return new MetricsAccumulator<>() {
             private long seen;
