@@ -34,6 +34,7 @@ import picocli.CommandLine.Spec;
             HelpCommand.class,
             PretrainCommand.class,
             BenchCommand.class,
+            DataCommand.class,
         })
 public final class Peft4jCli implements Callable<Integer> {
     /** The command succeeded. */
