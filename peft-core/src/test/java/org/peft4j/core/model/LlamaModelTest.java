@@ -57,6 +57,25 @@ class LlamaModelTest {
     }
 
     @Test
+    void inputHooksTrainThroughAFrozenModel() {
+        LlamaModel model = tiny(false, 19, DataType.DOUBLE, KernelChoice.PORTABLE);
+        SplittableRandom rng = new SplittableRandom(20);
+        InputHookTest.PrependVectors prompt = new InputHookTest.PrependVectors(2, 12, rng);
+        InputHookTest.PastPrefix prefix = new InputHookTest.PastPrefix(2, 2, 3, 4, rng);   // 2 layers, 2 kv heads of 4, 3 positions
+        model.addInputHook("prompt_encoder", prompt);
+        model.addInputHook("prefix", prefix);
+        CausalLmTask task = new CausalLmTask(model);
+        TokenBatch batch = TinyModels.paddedBatch();
+        Gpt2ModelTest.lossAndGradients(task, batch);
+        GradientCheck.checkParam("prompt", prompt.prompt, () -> Gpt2ModelTest.loss(task, batch), 12, 1e-6, rng);
+        GradientCheck.checkParam("keys_1", prefix.keys[1], () -> Gpt2ModelTest.loss(task, batch), 12, 1e-6, rng);
+        GradientCheck.checkParam("values_0", prefix.values[0], () -> Gpt2ModelTest.loss(task, batch), 12, 1e-6, rng);
+        model.removeInputHook("prefix");
+        model.removeInputHook("prompt_encoder");
+        assertTrue(new ParamRegistry(model).trainable().isEmpty());
+    }
+
+    @Test
     void hfParameterPathsOfOneLayer() {
         LlamaConfig config = LlamaConfig.builder().vocabSize(10).hiddenSize(8).intermediateSize(12).numHiddenLayers(1).numAttentionHeads(2)
                 .numKeyValueHeads(1).build();

@@ -1,9 +1,7 @@
 package org.peft4j.core.model.generate;
 
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.SplittableRandom;
-import java.util.stream.IntStream;
 
 /**
  * The token-choosing steps of generation as pure functions of one row of logits {@code [vocab]}, in HF's
@@ -30,7 +28,8 @@ public final class Sampling {
      * The distribution sampling draws from: softmax(logits / temperature) restricted to the {@code topK}
      * largest logits (0: all; ties with the k-th are kept, as HF keeps them) and then to the smallest set of
      * most likely tokens whose probability reaches {@code topP} (a token is kept while the tokens more likely
-     * than it hold less than topP; the most likely is always kept), renormalized. Removed tokens get 0.
+     * than it hold less than topP; the most likely is always kept, and so are ties with the least likely
+     * kept), renormalized. Removed tokens get 0.
      */
     public static double[] probabilities(double[] logits, double temperature, int topK, double topP) {
         checkLogits(logits);
@@ -45,23 +44,29 @@ public final class Sampling {
             scaled[i] = logits[i] / temperature;
         }
         if (topK > 0 && topK < vocab) {
-            double kth = Arrays.stream(scaled).boxed().sorted(Comparator.reverseOrder()).skip(topK - 1).findFirst().orElseThrow();
+            double[] ascending = scaled.clone();
+            Arrays.sort(ascending);
+            double kth = ascending[vocab - topK];                          // the k-th largest
             for (int i = 0; i < vocab; i++) {
                 kept[i] = scaled[i] >= kth;
             }
         }
         double[] p = softmax(scaled, kept);
         if (topP < 1) {
-            // most likely first; keep a token while the mass of the tokens before it is below topP
-            Integer[] order = IntStream.range(0, vocab).boxed().toArray(Integer[]::new);
-            Arrays.sort(order, Comparator.comparingDouble((Integer i) -> p[i]).reversed());
+            // walk the probabilities from the largest down: a token is kept while the mass before it is below topP
+            double[] ascending = p.clone();
+            Arrays.sort(ascending);
             double before = 0;
-            for (int rank = 0; rank < vocab; rank++) {
-                int i = order[rank];
-                if (rank > 0 && before >= topP) {
-                    kept[i] = false;
+            double smallestKept = ascending[vocab - 1];
+            for (int r = vocab - 1; r >= 0 && ascending[r] > 0; r--) {
+                if (r < vocab - 1 && before >= topP) {
+                    break;
                 }
-                before += p[i];
+                smallestKept = ascending[r];
+                before += ascending[r];
+            }
+            for (int i = 0; i < vocab; i++) {
+                kept[i] = kept[i] && p[i] >= smallestKept;
             }
             return softmax(scaled, kept);
         }

@@ -48,6 +48,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     /** The {@code model_type} values this config describes. */
     public static final List<String> MODEL_TYPES = List.of("llama", "qwen2", "mistral");
 
+    /** Checks every field, naming the HF field and the allowed values. */
     public LlamaConfig {
         if (!MODEL_TYPES.contains(modelType)) {
             throw new IllegalArgumentException("model_type must be one of " + MODEL_TYPES + ", got '" + modelType + "'");
@@ -239,6 +240,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         return ropeScaling == null ? inv : ropeScaling.scale(inv);
     }
 
+    /** A builder with HF's LlamaConfig defaults. */
     public static Builder builder() {
         return new Builder();
     }

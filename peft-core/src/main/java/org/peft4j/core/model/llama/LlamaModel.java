@@ -152,6 +152,7 @@ public final class LlamaModel extends Module implements CausalLm {
         return new RmsNorm(Param.frozen("weight", values.constant(path + ".weight", 1.0, config.hiddenSize())), config.rmsNormEps());
     }
 
+    /** The shape this model was built with. */
     public LlamaConfig config() {
         return config;
     }
