@@ -395,6 +395,35 @@ public final class CpuKernels implements Kernels {
     }
 
     @Override
+    public INDArray rotateHalves(INDArray x, INDArray cos, INDArray sin) {
+        if (!fast(x, cos, sin)) {
+            return portable.rotateHalves(x, cos, sin);
+        }
+        Nd4jKernels.checkRotation(x, cos, sin);
+        int n = (int) x.size(0);
+        int seq = (int) x.size(1);
+        int d = (int) x.size(2);
+        int half = d / 2;
+        float[] xs = read(x, 0);
+        float[] c = read(cos, 1);
+        float[] s = read(sin, 2);
+        float[] y = scratch.get(3, x.length());
+        for (int r = 0; r < n; r++) {
+            for (int t = 0; t < seq; t++) {
+                int o = (r * seq + t) * d;
+                int a = t * half;
+                for (int i = 0; i < half; i++) {
+                    float x1 = xs[o + i];
+                    float x2 = xs[o + half + i];
+                    y[o + i] = x1 * c[a + i] - x2 * s[a + i];
+                    y[o + half + i] = x2 * c[a + i] + x1 * s[a + i];
+                }
+            }
+        }
+        return HostArrays.create(y, x.shape());
+    }
+
+    @Override
     public CrossEntropyOutput crossEntropy(INDArray logits, int[] labels, int ignoreIndex, double gradScale, boolean withGrad) {
         if (!fast(logits)) {
             return portable.crossEntropy(logits, labels, ignoreIndex, gradScale, withGrad);

@@ -64,6 +64,14 @@ public interface Kernels {
     INDArray softmaxBackward(INDArray probs, INDArray dProbs);
 
     /**
+     * Rotates the two halves of every vector of x {@code [n, seq, d]} by the angles of its position, as HF's
+     * {@code apply_rotary_pos_emb} does: y = x·cos + rotate_half(x)·sin with rotate_half(x) = [−x₂, x₁], i.e.
+     * {@code y[i] = x[i]·cos[t,i] − x[i+d/2]·sin[t,i]} and {@code y[i+d/2] = x[i+d/2]·cos[t,i] + x[i]·sin[t,i]}
+     * for i < d/2, with cos and sin {@code [seq, d/2]}. With −sin it is the inverse rotation (the backward).
+     */
+    INDArray rotateHalves(INDArray x, INDArray cos, INDArray sin);
+
+    /**
      * Cross-entropy of logits {@code [n, vocab]} against labels {@code [n]}; rows whose label is
      * {@code ignoreIndex} count nothing. With {@code withGrad}, dL/dlogits = (softmax − onehot)·gradScale
      * for counted rows and 0 for ignored ones.

@@ -1,5 +1,6 @@
 package org.peft4j.core.kernel;
 
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
@@ -164,16 +165,22 @@ public final class Nd4jKernels implements Kernels {
     @Override
     public INDArray maskedSoftmax(INDArray scores, AttentionMask mask) {
         if (!mask.isEmpty()) {
-            // visible: 1/0 per (batch, query, key), broadcast over heads; hidden scores become exactly HIDDEN_SCORE
+            // visible: 1/0 per (batch, query, key), broadcast over heads; hidden scores become exactly HIDDEN_SCORE.
+            // A query that sees no key gets all scores 0, hence uniform weights (ND4J's DOUBLE softmax of a row of
+            // HIDDEN_SCORE alone is 0/0 = NaN, as it does not subtract the row's maximum).
             float[] visible = new float[mask.batch() * mask.queryLen() * mask.keyLen()];
             float[] hidden = new float[visible.length];
             int i = 0;
             for (int b = 0; b < mask.batch(); b++) {
                 for (int q = 0; q < mask.queryLen(); q++) {
+                    boolean seesAny = false;
+                    for (int k = 0; k < mask.keyLen() && !seesAny; k++) {
+                        seesAny = mask.visible(b, q, k);
+                    }
                     for (int k = 0; k < mask.keyLen(); k++, i++) {
                         boolean v = mask.visible(b, q, k);
                         visible[i] = v ? 1f : 0f;
-                        hidden[i] = v ? 0f : (float) HIDDEN_SCORE;
+                        hidden[i] = v || !seesAny ? 0f : (float) HIDDEN_SCORE;
                     }
                 }
             }
@@ -192,6 +199,32 @@ public final class Nd4jKernels implements Kernels {
         INDArray rowDot = dProbs.mul(probs).sum(2);                     // [bh, q]
         Nd4j.exec(new BroadcastSubOp(dProbs, rowDot, dProbs, 0, 1));
         return dProbs.muli(probs);
+    }
+
+    @Override
+    public INDArray rotateHalves(INDArray x, INDArray cos, INDArray sin) {
+        checkRotation(x, cos, sin);
+        long half = x.size(2) / 2;
+        INDArray x1 = x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, half)).dup('c');            // [n, T, d/2]
+        INDArray x2 = x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(half, 2 * half)).dup('c');
+        INDArray x1Cos = Nd4j.exec(new BroadcastMulOp(x1, cos, x1.ulike(), 1, 2));
+        INDArray x2Sin = Nd4j.exec(new BroadcastMulOp(x2, sin, x2.ulike(), 1, 2));
+        INDArray x2Cos = Nd4j.exec(new BroadcastMulOp(x2, cos, x2.ulike(), 1, 2));
+        INDArray x1Sin = Nd4j.exec(new BroadcastMulOp(x1, sin, x1.ulike(), 1, 2));
+        INDArray y1 = x1Cos.subi(x2Sin);                 // x₁·cos − x₂·sin
+        INDArray y2 = x2Cos.addi(x1Sin);                 // x₂·cos + x₁·sin
+        return Nd4j.concat(2, y1, y2);
+    }
+
+    static void checkRotation(INDArray x, INDArray cos, INDArray sin) {
+        if (x.rank() != 3 || x.size(2) % 2 != 0) {
+            throw new IllegalArgumentException("rotary embedding needs x [n, seq, d] with an even d, got " + Arrays.toString(x.shape()));
+        }
+        long[] table = {x.size(1), x.size(2) / 2};
+        if (!Arrays.equals(cos.shape(), table) || !Arrays.equals(sin.shape(), table)) {
+            throw new IllegalArgumentException("rotary cos and sin must be [seq, d/2] = " + Arrays.toString(table) + ", got "
+                    + Arrays.toString(cos.shape()) + " and " + Arrays.toString(sin.shape()));
+        }
     }
 
     @Override

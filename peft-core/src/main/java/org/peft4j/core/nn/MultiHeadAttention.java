@@ -13,8 +13,10 @@ import org.peft4j.core.kernel.Kernels;
  * either one fused q|k|v layer (GPT-2's {@code c_attn}) or three separate ones (LLaMA's
  * {@code q_proj, k_proj, v_proj}), so methods can wrap them. Keys and values may have fewer heads than
  * queries (grouped-query attention); past keys/values from the tape's {@link SequenceContext} (a
- * learned prefix, or a cache) are prepended to this layer's own and receive gradients when they ask
- * for them. Masks: causal (optional) and key padding from the context.
+ * learned prefix) are prepended to this layer's own and receive gradients when they ask for them. With a
+ * {@link KeyValueCache} in the context (generation, inference only) this layer's keys and values are
+ * appended to the cache and attention covers every cached position. Masks: causal (optional) and key
+ * padding from the context.
  */
 public final class MultiHeadAttention extends Layer {
     private final int layerIndex;
@@ -135,8 +137,16 @@ public final class MultiHeadAttention extends Layer {
             q = positions.apply(q, past, numHeads);
             k = positions.apply(k, past, numKvHeads);
         }
-        if (past > 0) {
-            k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                             // [B·Hkv, P + T, hd]
+        if (ctx.cache() != null) {
+            if (tape.isRecording()) {
+                throw new IllegalStateException("a key/value cache serves inference only: run attention with a cache on a tape that does not record");
+            }
+            INDArray[] cached = ctx.cache().append(layerIndex, k, v);                       // [B·Hkv, C + T, hd]
+            k = cached[0];
+            v = cached[1];
+        }
+        if (ctx.past() != null && ctx.past().length() > 0) {
+            k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                             // [B·Hkv, P + C + T, hd]
             v = Nd4j.concat(1, ctx.past().values(layerIndex), v);
         }
         INDArray kFull = repeatKv(k, batch);                                                 // [B·H, S, hd]

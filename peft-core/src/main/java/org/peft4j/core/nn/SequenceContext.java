@@ -4,14 +4,17 @@ import java.util.Arrays;
 
 /**
  * The geometry of one forward pass: batch size, the length of the hidden sequence, the positions
- * that precede it (past keys/values) and which key positions each sequence may attend to. A model
- * creates it from its input; hooks change it (a prompt method prepends virtual tokens, a prefix method
- * adds past keys/values) before the transformer blocks run.
+ * that precede it (past keys/values, then a generation cache) and which key positions each sequence may
+ * attend to. A model creates it from its input and sets its cache, if any; hooks change it (a prompt
+ * method prepends virtual tokens, a prefix method adds past keys/values) before the transformer blocks run.
+ * Attention sees its keys in the order past keys/values, cached positions, this pass's positions.
  */
 public final class SequenceContext {
     private final int batch;
     private int seqLen;
     private PastKeyValues past;
+    private KeyValueCache cache;
+    private int cacheLength;
     /** [batch][pastLength + seqLen] flattened; 1 = visible key, 0 = padding. Null: every key is visible. */
     private int[] keyMask;
 
@@ -46,9 +49,9 @@ public final class SequenceContext {
         return batch * seqLen;
     }
 
-    /** Key positions before the sequence (0 without past keys/values). */
+    /** Key positions before the sequence: past keys/values plus cached positions (0 without either). */
     public int pastLength() {
-        return past == null ? 0 : past.length();
+        return (past == null ? 0 : past.length()) + cacheLength;
     }
 
     /** Key positions each query can see at most: past + sequence. */
@@ -59,6 +62,11 @@ public final class SequenceContext {
     /** The past keys/values, or null. */
     public PastKeyValues past() {
         return past;
+    }
+
+    /** The generation cache attention reads from and appends to, or null. */
+    public KeyValueCache cache() {
+        return cache;
     }
 
     /** The key mask {@code [batch · keyLength]} (1 = visible), or null if every key is visible. */
@@ -75,6 +83,40 @@ public final class SequenceContext {
             keyMask = insertVisible(keyMask, keyLength(), pastLength(), count);
         }
         seqLen += count;
+    }
+
+    /**
+     * Makes attention read the cached positions before this pass's own and append its keys and values to
+     * {@code cache}; the cached positions keep the visibility the cache recorded. Set it before any past
+     * keys/values, which then precede the cached positions.
+     */
+    public void setCache(KeyValueCache newCache) {
+        if (cache != null || past != null) {
+            throw new IllegalStateException("the cache must be set once, before past keys/values: cache "
+                    + (cache != null ? "already set" : "not set") + ", past " + (past != null ? "set" : "not set"));
+        }
+        int length = newCache.length();
+        if (length > 0 && newCache.batch() != batch) {
+            throw new IllegalArgumentException("the cache holds " + newCache.batch() + " sequences, this pass has " + batch);
+        }
+        int[] cached = newCache.keyMask();
+        if (length > 0 && (keyMask != null || cached != null)) {
+            int oldKeyLen = keyLength();
+            keyMask = insertVisible(keyMask != null ? keyMask : ones(batch * oldKeyLen), oldKeyLen, 0, length);
+            if (cached != null) {
+                for (int b = 0; b < batch; b++) {
+                    System.arraycopy(cached, b * length, keyMask, b * (oldKeyLen + length), length);
+                }
+            }
+        }
+        this.cache = newCache;
+        this.cacheLength = length;
+    }
+
+    private static int[] ones(int n) {
+        int[] out = new int[n];
+        Arrays.fill(out, 1);
+        return out;
     }
 
     /** Sets past keys/values that precede every sequence; their positions are always visible. */

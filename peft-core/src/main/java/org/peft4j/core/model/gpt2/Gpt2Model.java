@@ -5,18 +5,21 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
+import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.model.WeightSource;
 import org.peft4j.core.nn.ActivationLayer;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
@@ -44,6 +47,9 @@ import org.peft4j.core.param.ParamRegistry;
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
 public final class Gpt2Model extends Module implements CausalLm {
+    /** HF's causal-mask buffers, saved by older GPT-2 checkpoints; not params. */
+    private static final Pattern HF_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
+
     private final Gpt2Config config;
     private final Kernels kernels;
     private final Slot<Transformer> transformer;
@@ -87,29 +93,61 @@ public final class Gpt2Model extends Module implements CausalLm {
      * ~ N(0, initializer_range²), c_proj weights scaled by 1/√(2·n_layer), biases 0, LayerNorms 1/0.
      */
     public static Gpt2Model random(Gpt2Config config, long seed, DataType type, KernelChoice kernels) {
-        SplittableRandom rng = new SplittableRandom(seed);
+        return build(config, ParamValues.random(seed, type), kernels);
+    }
+
+    /**
+     * The model whose params are the tensors of an HF GPT-2 checkpoint ({@code GPT2LMHeadModel}, or
+     * {@code GPT2Model} whose names lack the "transformer." prefix). Conv1D weights are {@code [in, out]}
+     * in HF's files and here alike. {@code lm_head.weight} is read only when the head is not tied (a tied
+     * one is the token embedding); HF's non-param buffers {@code attn.bias}/{@code attn.masked_bias} are
+     * skipped; any other tensor the config does not account for is an error. All params are frozen.
+     */
+    public static Gpt2Model fromWeights(Gpt2Config config, WeightSource weights, DataType type, KernelChoice kernels) {
+        ParamValues.Checkpoint values = ParamValues.checkpoint(weights, type, "transformer.");
+        Gpt2Model model = build(config, values, kernels);
+        values.requireAllUsed(name -> HF_BUFFER.matcher(name).matches() || config.tieWordEmbeddings() && name.equals("lm_head.weight"),
+                "GPT2LMHeadModel");
+        return model;
+    }
+
+    /** Builds the module tree, asking {@code values} for each param in HF's order of initialisation. */
+    private static Gpt2Model build(Gpt2Config config, ParamValues values, KernelChoice kernels) {
         double std = config.initializerRange();
         double projStd = std / Math.sqrt(2.0 * config.nLayer());
         int d = config.nEmbd();
-        Embedding wte = Embedding.normal(config.vocabSize(), d, std, type, rng);
-        Embedding wpe = Embedding.normal(config.nPositions(), d, std, type, rng);
+        Embedding wte = new Embedding(Param.frozen("weight", values.normal("transformer.wte.weight", std, config.vocabSize(), d)));
+        Embedding wpe = new Embedding(Param.frozen("weight", values.normal("transformer.wpe.weight", std, config.nPositions(), d)));
         List<TransformerBlock> blocks = new ArrayList<>();
         for (int i = 0; i < config.nLayer(); i++) {
+            String p = "transformer.h." + i + ".";
             MultiHeadAttention attn = MultiHeadAttention.fused(attentionSpec(config, i),
-                    "c_attn", Linear.normal(d, 3 * d, true, WeightLayout.IN_OUT, std, type, rng),
-                    "c_proj", Linear.normal(d, d, true, WeightLayout.IN_OUT, projStd, type, rng));
-            Mlp mlp = new Mlp("c_fc", Linear.normal(d, config.nInner(), true, WeightLayout.IN_OUT, std, type, rng),
+                    "c_attn", conv1d(values, p + "attn.c_attn", d, 3 * d, std),
+                    "c_proj", conv1d(values, p + "attn.c_proj", d, d, projStd));
+            Mlp mlp = new Mlp("c_fc", conv1d(values, p + "mlp.c_fc", d, config.nInner(), std),
                     new ActivationLayer(config.activation()),
-                    "c_proj", Linear.normal(config.nInner(), d, true, WeightLayout.IN_OUT, projStd, type, rng), config.residPdrop());
-            blocks.add(new TransformerBlock(TransformerBlock.Names.GPT2, LayerNorm.create(d, config.layerNormEpsilon(), type), attn,
-                    LayerNorm.create(d, config.layerNormEpsilon(), type), mlp));
+                    "c_proj", conv1d(values, p + "mlp.c_proj", config.nInner(), d, projStd), config.residPdrop());
+            blocks.add(new TransformerBlock(TransformerBlock.Names.GPT2, layerNorm(values, p + "ln_1", d, config), attn,
+                    layerNorm(values, p + "ln_2", d, config), mlp));
         }
-        LayerNorm lnF = LayerNorm.create(d, config.layerNormEpsilon(), type);
+        LayerNorm lnF = layerNorm(values, "transformer.ln_f", d, config);
         Linear head = config.tieWordEmbeddings()
                 ? new Linear(wte.weight(), null, WeightLayout.OUT_IN)
-                : Linear.normal(d, config.vocabSize(), false, WeightLayout.OUT_IN, std, type, rng);
+                : new Linear(Param.frozen("weight", values.normal("lm_head.weight", std, config.vocabSize(), d)), null, WeightLayout.OUT_IN);
         Transformer transformer = new Transformer(wte, wpe, new ModuleList<>(TransformerBlock.class, blocks), lnF, config.embdPdrop());
         return new Gpt2Model(config, kernels.resolve(), transformer, head);
+    }
+
+    /** HF's Conv1D: weight {@code [in, out]} ~ N(0, std²), bias 0. */
+    private static Linear conv1d(ParamValues values, String path, int in, int out, double std) {
+        Param weight = Param.frozen("weight", values.normal(path + ".weight", std, in, out));
+        Param bias = Param.frozen("bias", values.constant(path + ".bias", 0.0, out));
+        return new Linear(weight, bias, WeightLayout.IN_OUT);
+    }
+
+    private static LayerNorm layerNorm(ParamValues values, String path, int d, Gpt2Config config) {
+        return new LayerNorm(Param.frozen("weight", values.constant(path + ".weight", 1.0, d)),
+                Param.frozen("bias", values.constant(path + ".bias", 0.0, d)), config.layerNormEpsilon());
     }
 
     /** The spec of block {@code layer}'s attention under this config. */
@@ -174,10 +212,13 @@ public final class Gpt2Model extends Module implements CausalLm {
     }
 
     @Override
-    public INDArray forward(TokenBatch batch, Tape tape) {
+    public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
         Transformer t = transformer.get();
         ModuleList<TransformerBlock> blocks = t.blocks();
         SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
+        if (cache != null) {
+            ctx.setCache(cache);
+        }
         tape.setContext(ctx);
 
         boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad()
@@ -204,6 +245,9 @@ public final class Gpt2Model extends Module implements CausalLm {
         }
         x = t.lnF.get().forward(x, tape);
         INDArray logits = lmHead.get().forward(x, tape);                           // [B·S, vocab]
+        if (cache != null) {
+            cache.commit(ctx);
+        }
         tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
         return logits;
     }
