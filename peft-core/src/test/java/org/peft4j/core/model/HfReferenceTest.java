@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ServiceLoader;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -16,7 +15,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.nn.Tape;
-import org.peft4j.core.testing.SafetensorsWeights;
 
 /**
  * peft4j's decoders against an independent PyTorch re-implementation of HF's GPT2LMHeadModel and
@@ -36,11 +34,6 @@ class HfReferenceTest {
         return Path.of(HfReferenceTest.class.getResource("/reference/" + name + "/config.json").toURI()).getParent();
     }
 
-    private static ModelFactory factoryFor(String modelType) {
-        return ServiceLoader.load(ModelFactory.class).stream().map(ServiceLoader.Provider::get).filter(f -> f.modelTypes().contains(modelType))
-                .findFirst().orElseThrow(() -> new AssertionError("no factory for model_type " + modelType));
-    }
-
     @ParameterizedTest
     @MethodSource("fixtures")
     void logitsMatchTheReference(String fixture, KernelChoice kernels) throws Exception {
@@ -57,11 +50,9 @@ class HfReferenceTest {
                 mask[b * seq + t] = expected.get("attention_mask").get(b).get(t).asInt();
             }
         }
-        CausalLm model;
-        try (SafetensorsWeights weights = SafetensorsWeights.open(dir.resolve("model.safetensors"))) {
-            model = (CausalLm) factoryFor(config.get("model_type").asText())
-                    .load(config, weights, new LoadOptions(DataType.FLOAT, kernels, ModelHead.CAUSAL_LM, 0, 42));
-        }
+        // the whole loading path: config.json → the factory registered for its model_type → the safetensors weights
+        CausalLm model = (CausalLm) HfCheckpoint.load(dir, new LoadOptions(DataType.FLOAT, kernels, ModelHead.CAUSAL_LM, 0, 42));
+        assertEquals(config.get("model_type").asText(), model.modelType());
         INDArray logits;
         try (Tape tape = Tape.inference(model.kernels())) {
             logits = model.forward(new TokenBatch(batch, seq, ids, mask, null), tape);
