@@ -35,6 +35,8 @@ import picocli.CommandLine.Spec;
             PretrainCommand.class,
             BenchCommand.class,
             DataCommand.class,
+            InfoCommand.class,
+            LogitsCommand.class,
         })
 public final class Peft4jCli implements Callable<Integer> {
     /** The command succeeded. */
