@@ -11,8 +11,10 @@ import java.util.Arrays;
  * @param attentionMask 1 for real tokens, 0 for padding, {@code [batch·seqLen]}; null if nothing is padded
  * @param labels        targets aligned with the ids (a causal LM shifts them itself, as HF does), -100 =
  *                      ignored; for sequence classification {@code [batch]}; null for inference
+ * @param typeIds       segment ids aligned with the ids (BERT's {@code token_type_ids}), {@code [batch·seqLen]},
+ *                      each ≥ 0; null means all 0 (one segment), as HF does when none are given
  */
-public record TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, int[] labels) {
+public record TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, int[] labels, int[] typeIds) {
     /** The label HF uses for positions that count no loss. */
     public static final int IGNORE_INDEX = -100;
 
@@ -34,6 +36,26 @@ public record TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, 
                 }
             }
         }
+        if (typeIds != null) {
+            if (typeIds.length != ids.length) {
+                throw new IllegalArgumentException("token type ids must hold " + ids.length + " entries (one per token), got " + typeIds.length);
+            }
+            for (int i = 0; i < typeIds.length; i++) {
+                if (typeIds[i] < 0) {
+                    throw new IllegalArgumentException("token type ids must be >= 0, got " + typeIds[i] + " at position " + i);
+                }
+            }
+        }
+    }
+
+    /** A batch with one segment (no token type ids), the form every decoder uses. */
+    public TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, int[] labels) {
+        this(batch, seqLen, ids, attentionMask, labels, null);
+    }
+
+    /** This batch with the given token type ids {@code [batch·seqLen]} (null: all 0). */
+    public TokenBatch withTypeIds(int[] newTypeIds) {
+        return new TokenBatch(batch, seqLen, ids, attentionMask, labels, newTypeIds);
     }
 
     /** A batch of one causal-LM example per row whose labels are its ids. */
