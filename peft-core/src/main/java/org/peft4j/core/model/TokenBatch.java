@@ -1,6 +1,8 @@
 package org.peft4j.core.model;
 
 import java.util.Arrays;
+import java.util.List;
+import org.peft4j.core.tokenizer.Encoding;
 
 /**
  * A batch of token sequences of equal length, flattened row-major: {@code ids[b·seqLen + t]}.
@@ -71,6 +73,29 @@ public record TokenBatch(int batch, int seqLen, int[] ids, int[] attentionMask, 
             System.arraycopy(sequences[b], 0, ids, b * seqLen, seqLen);
         }
         return new TokenBatch(batch, seqLen, ids, null, ids.clone());
+    }
+
+    /**
+     * The encodings as one batch, right-padded with {@code padId} to the longest: the attention mask marks
+     * the real tokens and the type ids come from the encodings (padding gets type 0). No labels.
+     */
+    public static TokenBatch fromEncodings(List<Encoding> encodings, int padId) {
+        if (encodings == null || encodings.isEmpty()) {
+            throw new IllegalArgumentException("a batch needs at least one encoding");
+        }
+        int seqLen = encodings.stream().mapToInt(Encoding::length).max().orElse(0);
+        int batch = encodings.size();
+        int[] ids = new int[batch * seqLen];
+        int[] mask = new int[batch * seqLen];
+        int[] types = new int[batch * seqLen];
+        Arrays.fill(ids, padId);
+        for (int b = 0; b < batch; b++) {
+            Encoding e = encodings.get(b);
+            System.arraycopy(e.ids(), 0, ids, b * seqLen, e.length());
+            System.arraycopy(e.attentionMask(), 0, mask, b * seqLen, e.length());
+            System.arraycopy(e.typeIds(), 0, types, b * seqLen, e.length());
+        }
+        return new TokenBatch(batch, seqLen, ids, mask, null, types);
     }
 
     /** Number of real (non-padding) tokens. */
