@@ -89,7 +89,7 @@ class BertModelTest {
                 return model.forward(batch, tape).mul(probe).sumNumber().doubleValue();
             }
         };
-        checkAll(model, loss, 20, 6);
+        checkAll(model, loss, 12, 6);
     }
 
     @ParameterizedTest
@@ -108,7 +108,7 @@ class BertModelTest {
                 return model.forward(batch, tape).mul(probe).sumNumber().doubleValue();
             }
         };
-        checkAll(model, loss, 15, 10);
+        checkAll(model, loss, 6, 10);
     }
 
     @Test
@@ -125,7 +125,7 @@ class BertModelTest {
                 return model.forward(batch, tape).mul(probe).sumNumber().doubleValue();
             }
         };
-        checkAll(model, loss, 15, 14);
+        checkAll(model, loss, 6, 14);
     }
 
     @Test
