@@ -65,22 +65,27 @@ public final class AttentionCore {
         this.dropout = new Dropout(attentionDropout);
     }
 
+    /** The layer whose past keys/values this attention reads. */
     public int layerIndex() {
         return layerIndex;
     }
 
+    /** Number of query heads. */
     public int numHeads() {
         return numHeads;
     }
 
+    /** Number of key/value heads. */
     public int numKvHeads() {
         return numKvHeads;
     }
 
+    /** Size of one head. */
     public int headDim() {
         return headDim;
     }
 
+    /** True if each query sees only keys at or before its position. */
     public boolean causal() {
         return causal;
     }

@@ -89,14 +89,17 @@ public final class BertForSequenceClassification extends Module implements Seque
         return new BertForSequenceClassification(config, pooling, bert, classifier);
     }
 
+    /** The encoder, child {@code bert}. */
     public BertModel bert() {
         return bert.get();
     }
 
+    /** How sequences are pooled before the classifier. */
     public Pooling pooling() {
         return pooling;
     }
 
+    /** The config, with the classifier's labels. */
     public BertConfig config() {
         return config;
     }

@@ -47,10 +47,12 @@ public final class BertForTokenClassification extends Module implements TokenCla
         return new BertForTokenClassification(config, bert, classifier);
     }
 
+    /** The encoder, child {@code bert}. */
     public BertModel bert() {
         return bert.get();
     }
 
+    /** The config, with the classifier's labels. */
     public BertConfig config() {
         return config;
     }

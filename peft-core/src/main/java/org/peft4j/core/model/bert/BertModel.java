@@ -97,6 +97,7 @@ public final class BertModel extends Module implements TextEncoder {
         return new BertModel(config, kernels, embeddings, new BertEncoder(layers), pooler);
     }
 
+    /** The config this model was built from. */
     public BertConfig config() {
         return config;
     }
@@ -132,10 +133,12 @@ public final class BertModel extends Module implements TextEncoder {
         return new ParamRegistry(this).export(np -> Param.BASE_OWNER.equals(np.param().owner()));
     }
 
+    /** The {@code embeddings} submodule. */
     public BertEmbeddings embeddings() {
         return embeddings.get();
     }
 
+    /** The {@code encoder} submodule (the layers). */
     public BertEncoder encoder() {
         return encoder.get();
     }

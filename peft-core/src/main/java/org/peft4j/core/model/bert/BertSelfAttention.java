@@ -36,10 +36,12 @@ public final class BertSelfAttention extends Layer {
         this.core = new AttentionCore(layerIndex, numHeads, numHeads, headDim, false, attentionDropout);
     }
 
+    /** Number of attention heads. */
     public int numHeads() {
         return core.numHeads();
     }
 
+    /** Size of one head. */
     public int headDim() {
         return core.headDim();
     }
