@@ -159,8 +159,8 @@ class AllMiniLmL6V2Test {
                 }
             }
         }
-        System.out.printf("all-MiniLM-L6-v2, %s kernels: max |peft4j - onnxruntime| = %.3g over %d real tokens of %d sentences%n",
-                kernels, worst, realTokens, SENTENCES.size());
+        System.out.printf("all-MiniLM-L6-v2, %s kernels: max |peft4j - onnxruntime| = %.3g over %d real tokens (%d sentences and"
+                + " 5 two-segment pairs)%n", kernels, worst, realTokens, SENTENCES.size());
         assertTrue(realTokens > 400, "the sentences give " + realTokens + " real tokens");
         assertTrue(worst <= TOLERANCE, kernels + " kernels: max abs difference " + worst + " > " + TOLERANCE);
     }

@@ -307,6 +307,32 @@ class BertModelTest {
     }
 
     @Test
+    void trainingPassWithDropoutInTheTrainWorkspace() {
+        BertConfig config = tinyBert(2).toBuilder().dropout(0.1).build();
+        BertForSequenceClassification model = BertForSequenceClassification.random(config, Pooling.MEAN, 31, DataType.FLOAT,
+                KernelChoice.AUTO);
+        ParamRegistry registry = new ParamRegistry(model);
+        registry.unfreezeMatching(Pattern.compile("bert\\.encoder\\.layer\\.1\\..*|classifier\\..*"));
+        TokenBatch batch = paddedPairBatch();
+        INDArray[] logits = new INDArray[2];
+        for (int run = 0; run < 2; run++) {
+            try (var ws = org.peft4j.core.nn.Workspaces.open(org.peft4j.core.nn.Workspaces.TRAIN);
+                    Tape tape = Tape.training(model.kernels(), 5)) {
+                INDArray y = model.forward(batch, tape);
+                logits[run] = y.detach();
+                model.backward(y.ulike().assign(1.0), tape);
+                assertEquals(0, tape.depth());
+            }
+        }
+        assertEquals(logits[0], logits[1], "the same dropout seed draws the same masks");
+        INDArray grad = registry.get("classifier.weight").grad();
+        assertTrue(grad.amaxNumber().doubleValue() > 0 && Double.isFinite(grad.sumNumber().doubleValue()));
+        try (Tape tape = Tape.inference(model.kernels())) {
+            assertTrue(model.forward(batch, tape).sub(logits[0]).amaxNumber().doubleValue() > 0, "no dropout at inference");
+        }
+    }
+
+    @Test
     void sequencesLongerThanPositionsAreRejected() {
         BertModel model = BertModel.random(tinyBert(2), 1, DataType.FLOAT, KernelChoice.AUTO);
         TokenBatch tooLong = new TokenBatch(1, 17, new int[17], null, null);
