@@ -2,21 +2,15 @@ package org.peft4j.core.nn;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.peft4j.core.kernel.AttentionMask;
-import org.peft4j.core.kernel.Gemm;
 import org.peft4j.core.kernel.Kernels;
 
 /**
  * Multi-head scaled dot-product self-attention over x {@code [batch·seq, hidden]}:
  * softmax(q·kᵀ/√headDim + mask)·v per head, then an output projection. The projections are children,
  * either one fused q|k|v layer (GPT-2's {@code c_attn}) or three separate ones (LLaMA's
- * {@code q_proj, k_proj, v_proj}), so methods can wrap them. Keys and values may have fewer heads than
- * queries (grouped-query attention); past keys/values from the tape's {@link SequenceContext} (a
- * learned prefix) are prepended to this layer's own and receive gradients when they ask for them. With a
- * {@link KeyValueCache} in the context (generation, inference only) this layer's keys and values are
- * appended to the cache and attention covers every cached position. Masks: causal (optional) and key
- * padding from the context.
+ * {@code q_proj, k_proj, v_proj}), so methods can wrap them. The attention math itself (grouped-query
+ * heads, past keys/values from the tape's {@link SequenceContext}, causal and key-padding masks) is
+ * the {@link AttentionCore}; this layer adds the projections, position encodings and output dropout.
  */
 public final class MultiHeadAttention extends Layer {
     private final int layerIndex;
@@ -29,7 +23,7 @@ public final class MultiHeadAttention extends Layer {
     private final Slot<Layer> key;
     private final Slot<Layer> value;
     private final Slot<Layer> output;
-    private final Dropout attentionDropout;
+    private final AttentionCore core;
     private final Dropout outputDropout;
     private final PositionEncoding positions;
 
@@ -42,7 +36,7 @@ public final class MultiHeadAttention extends Layer {
         INDArray backward(INDArray gradOutput, int start, int heads);
     }
 
-    private record Saved(INDArray q, INDArray k, INDArray v, INDArray probs, INDArray droppedProbs, int batch, int seq, int past) {
+    private record Saved(int batch, int seq, int past) {
     }
 
     /** Shapes and options shared by both projection layouts. */
@@ -66,7 +60,8 @@ public final class MultiHeadAttention extends Layer {
         this.numKvHeads = spec.numKvHeads();
         this.headDim = spec.headDim();
         this.causal = spec.causal();
-        this.attentionDropout = new Dropout(spec.attentionDropout());
+        this.core = new AttentionCore(spec.layerIndex(), spec.numHeads(), spec.numKvHeads(), spec.headDim(), spec.causal(),
+                spec.attentionDropout());
         this.outputDropout = new Dropout(spec.outputDropout());
         this.positions = positions;
         if (layers.length == 2) {
@@ -137,31 +132,10 @@ public final class MultiHeadAttention extends Layer {
             q = positions.apply(q, past, numHeads);
             k = positions.apply(k, past, numKvHeads);
         }
-        if (ctx.cache() != null) {
-            if (tape.isRecording()) {
-                throw new IllegalStateException("a key/value cache serves inference only: run attention with a cache on a tape that does not record");
-            }
-            INDArray[] cached = ctx.cache().append(layerIndex, k, v);                       // [B·Hkv, C + T, hd]
-            k = cached[0];
-            v = cached[1];
-        }
-        if (ctx.past() != null && ctx.past().length() > 0) {
-            k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                             // [B·Hkv, P + C + T, hd]
-            v = Nd4j.concat(1, ctx.past().values(layerIndex), v);
-        }
-        INDArray kFull = repeatKv(k, batch);                                                 // [B·H, S, hd]
-        INDArray vFull = repeatKv(v, batch);
-        INDArray qScaled = q.mul(1.0 / Math.sqrt(headDim));
-        INDArray scores = Gemm.bmm(qScaled, kFull, false, true);                            // [B·H, T, S]
-        AttentionMask mask = new AttentionMask(batch, numHeads, seq, past + seq, causal, ctx.keyMask());
-        INDArray probs = kernels.maskedSoftmax(scores, mask);
-        INDArray dropped = attentionDropout.forward(probs, tape);
-        INDArray context = Gemm.bmm(dropped, vFull, false, false);                          // [B·H, T, hd]
-        INDArray merged = Nd4j.createUninitialized(x.dataType(), (long) batch * seq, (long) numHeads * headDim);
-        kernels.mergeHeads(context, merged, 0, batch, seq);                                 // [n, H·hd]
+        INDArray merged = core.forward(q, k, v, tape);                                      // [n, H·hd]
         INDArray out = output.get().forward(merged, tape);                                  // [n, hidden]
         out = outputDropout.forward(out, tape);
-        tape.push(this, new Saved(qScaled, kFull, vFull, probs, dropped, batch, seq, past));
+        tape.push(this, new Saved(batch, seq, past));
         return out;
     }
 
@@ -171,19 +145,10 @@ public final class MultiHeadAttention extends Layer {
         Kernels kernels = tape.kernels();
         INDArray g = outputDropout.backward(gradOutput, tape);
         INDArray dMerged = output.get().backward(g, tape);                                   // [n, H·hd]
-        INDArray dContext = kernels.splitHeads(dMerged, 0, numHeads, headDim, s.batch(), s.seq()); // [B·H, T, hd]
-        INDArray dDropped = Gemm.bmm(dContext, s.v(), false, true);                          // [B·H, T, S]
-        INDArray dvFull = Gemm.bmm(s.droppedProbs(), dContext, true, false);                 // [B·H, S, hd]
-        INDArray dProbs = attentionDropout.backward(dDropped, tape);
-        INDArray dScores = kernels.softmaxBackward(s.probs(), dProbs);
-        INDArray dq = Gemm.bmm(dScores, s.k(), false, false).muli(1.0 / Math.sqrt(headDim)); // [B·H, T, hd]
-        INDArray dkFull = Gemm.bmm(dScores, s.q(), true, false);                             // [B·H, S, hd]
-        INDArray dk = sumKvGroups(dkFull, s.batch());                                        // [B·Hkv, S, hd]
-        INDArray dv = sumKvGroups(dvFull, s.batch());
-        if (s.past() > 0) {
-            dk = splitPastGradient(dk, s.past(), tape.context().past(), true);
-            dv = splitPastGradient(dv, s.past(), tape.context().past(), false);
-        }
+        AttentionCore.Gradients grads = core.backward(dMerged, tape);
+        INDArray dq = grads.dq();                                                            // [B·H, T, hd]
+        INDArray dk = grads.dk();                                                            // [B·Hkv, T, hd]
+        INDArray dv = grads.dv();
         if (positions != null) {
             dq = positions.backward(dq, s.past(), numHeads);
             dk = positions.backward(dk, s.past(), numKvHeads);
@@ -197,51 +162,9 @@ public final class MultiHeadAttention extends Layer {
             return fusedQkv.get().backward(dQkv, tape);
         }
         // separate projections: backward in reverse order of forward (v, k, q)
-        INDArray dx = value.get().backward(merge(kernels, dv, numKvHeads, s), tape);
-        dx.addi(key.get().backward(merge(kernels, dk, numKvHeads, s), tape));
-        return dx.addi(query.get().backward(merge(kernels, dq, numHeads, s), tape));
-    }
-
-    private INDArray merge(Kernels kernels, INDArray heads3, int heads, Saved s) {
-        INDArray out = Nd4j.createUninitialized(heads3.dataType(), (long) s.batch() * s.seq(), (long) heads * headDim);
-        kernels.mergeHeads(heads3, out, 0, s.batch(), s.seq());
-        return out;
-    }
-
-    /** [B·Hkv, S, hd] → [B·H, S, hd], each kv head serving H/Hkv consecutive query heads (HF repeat_kv). */
-    private INDArray repeatKv(INDArray kv, int batch) {
-        int groups = numHeads / numKvHeads;
-        if (groups == 1) {
-            return kv;
-        }
-        long s = kv.size(1);
-        INDArray kv4 = kv.reshape(batch, numKvHeads, 1, s, headDim);
-        INDArray repeated = Nd4j.createUninitialized(kv.dataType(), batch, numKvHeads, groups, s, headDim);
-        for (int g = 0; g < groups; g++) {
-            repeated.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(g), NDArrayIndex.all(), NDArrayIndex.all())
-                    .assign(kv4.reshape(batch, numKvHeads, s, headDim));
-        }
-        return repeated.reshape((long) batch * numHeads, s, headDim);
-    }
-
-    /** Backward of {@link #repeatKv}: sums the gradients of each group of query heads. */
-    private INDArray sumKvGroups(INDArray full, int batch) {
-        int groups = numHeads / numKvHeads;
-        if (groups == 1) {
-            return full;
-        }
-        long s = full.size(1);
-        return full.reshape(batch, numKvHeads, groups, s, headDim).sum(2).reshape((long) batch * numKvHeads, s, headDim);
-    }
-
-    /** Adds the gradient of the past positions into the past's accumulators; returns this layer's own part. */
-    private INDArray splitPastGradient(INDArray grad, int past, PastKeyValues pastKv, boolean keys) {
-        long total = grad.size(1);
-        if (pastKv.requiresGrad()) {
-            INDArray target = keys ? pastKv.keyGrad(layerIndex) : pastKv.valueGrad(layerIndex);
-            target.addi(grad.get(NDArrayIndex.all(), NDArrayIndex.interval(0, past), NDArrayIndex.all()));
-        }
-        return grad.get(NDArrayIndex.all(), NDArrayIndex.interval(past, total), NDArrayIndex.all()).dup('c');
+        INDArray dx = value.get().backward(AttentionCore.merge(kernels, dv, s.batch(), s.seq()), tape);
+        dx.addi(key.get().backward(AttentionCore.merge(kernels, dk, s.batch(), s.seq()), tape));
+        return dx.addi(query.get().backward(AttentionCore.merge(kernels, dq, s.batch(), s.seq()), tape));
     }
 
     @Override

@@ -1,0 +1,233 @@
+package org.peft4j.core.model.bert;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.kernel.KernelChoice;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.model.TextEncoder;
+import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.model.bert.BertParamSource.Kind;
+import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.ModuleList;
+import org.peft4j.core.nn.SequenceContext;
+import org.peft4j.core.nn.Slot;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.nn.Workspaces;
+import org.peft4j.core.param.Param;
+import org.peft4j.core.param.ParamRegistry;
+
+/**
+ * A BERT encoder as HF's {@code modeling_bert.BertModel}; parameter paths are HF's:
+ * {@code embeddings.word_embeddings.weight}, {@code encoder.layer.0.attention.self.query.weight}
+ * ({@code [out, in]}), ..., {@code encoder.layer.N.output.LayerNorm.bias}, and {@code pooler.dense.*}
+ * when the model has a pooler.
+ *
+ * <p>Data path: ids → word embeddings (+ input hooks) + token type + position → LayerNorm → dropout →
+ * post-LN layers → last hidden state {@code [batch·seq', hidden]}. The pooler (tanh(dense(first row)))
+ * is applied by the heads that use it. Backward runs only as deep as gradients are needed: with
+ * everything frozen below layer k, layers below k run without recording and are skipped in backward.
+ *
+ * <p>All params are frozen when the model is built; unfreeze what should train.
+ */
+public final class BertModel extends Module implements TextEncoder {
+    private final BertConfig config;
+    private final Kernels kernels;
+    private final Slot<BertEmbeddings> embeddings;
+    private final Slot<BertEncoder> encoder;
+    private final Slot<BertPooler> pooler;
+    private final Map<String, InputHook> inputHooks = new LinkedHashMap<>();
+
+    private record Saved(boolean embeddingsNeedGrad, int firstRecordedLayer) {
+    }
+
+    private BertModel(BertConfig config, Kernels kernels, BertEmbeddings embeddings, BertEncoder encoder, BertPooler pooler) {
+        this.config = config;
+        this.kernels = kernels;
+        this.embeddings = child("embeddings", BertEmbeddings.class, embeddings);
+        this.encoder = child("encoder", BertEncoder.class, encoder);
+        this.pooler = pooler == null ? null : child("pooler", BertPooler.class, pooler);
+    }
+
+    /**
+     * A randomly initialised model with a pooler, as HF's {@code BertPreTrainedModel._init_weights} does:
+     * Linear and Embedding weights ~ N(0, initializer_range²) (the pad_token_id row of the word
+     * embeddings 0), biases 0, LayerNorms 1/0.
+     */
+    public static BertModel random(BertConfig config, long seed, DataType type, KernelChoice kernels) {
+        return random(config, true, seed, type, kernels);
+    }
+
+    /** {@link #random(BertConfig, long, DataType, KernelChoice)}, with or without the pooler. */
+    public static BertModel random(BertConfig config, boolean withPooler, long seed, DataType type, KernelChoice kernels) {
+        return build(config, withPooler, new RandomBertParams(config, type, new SplittableRandom(seed)), kernels.resolve());
+    }
+
+    /** Builds the model, taking every param from {@code source} by its path relative to this model. */
+    static BertModel build(BertConfig config, boolean withPooler, BertParamSource source, Kernels kernels) {
+        int d = config.hiddenSize();
+        double eps = config.layerNormEps();
+        BertEmbeddings embeddings = new BertEmbeddings(
+                BertBuild.embedding(source, "embeddings.word_embeddings", config.vocabSize(), d, Kind.NORMAL_PAD_ROW_ZERO),
+                BertBuild.embedding(source, "embeddings.position_embeddings", config.maxPositionEmbeddings(), d, Kind.NORMAL),
+                BertBuild.embedding(source, "embeddings.token_type_embeddings", config.typeVocabSize(), d, Kind.NORMAL),
+                BertBuild.layerNorm(source, "embeddings.LayerNorm", d, eps), config.hiddenDropoutProb());
+        List<BertLayer> layers = new ArrayList<>();
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            String p = "encoder.layer." + i + ".";
+            BertSelfAttention self = new BertSelfAttention(i, config.numAttentionHeads(), config.headDim(), config.attentionProbsDropoutProb(),
+                    BertBuild.linear(source, p + "attention.self.query", d, d),
+                    BertBuild.linear(source, p + "attention.self.key", d, d),
+                    BertBuild.linear(source, p + "attention.self.value", d, d));
+            BertOutput selfOutput = new BertOutput(BertBuild.linear(source, p + "attention.output.dense", d, d),
+                    BertBuild.layerNorm(source, p + "attention.output.LayerNorm", d, eps), config.hiddenDropoutProb());
+            BertIntermediate intermediate = new BertIntermediate(BertBuild.linear(source, p + "intermediate.dense", d, config.intermediateSize()),
+                    config.hiddenAct());
+            BertOutput output = new BertOutput(BertBuild.linear(source, p + "output.dense", config.intermediateSize(), d),
+                    BertBuild.layerNorm(source, p + "output.LayerNorm", d, eps), config.hiddenDropoutProb());
+            layers.add(new BertLayer(new BertAttention(self, selfOutput), intermediate, output));
+        }
+        BertPooler pooler = withPooler ? new BertPooler(BertBuild.linear(source, "pooler.dense", d, d)) : null;
+        return new BertModel(config, kernels, embeddings, new BertEncoder(layers), pooler);
+    }
+
+    /** The config this model was built from. */
+    public BertConfig config() {
+        return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public Kernels kernels() {
+        return kernels;
+    }
+
+    @Override
+    public int hiddenSize() {
+        return config.hiddenSize();
+    }
+
+    @Override
+    public String modelType() {
+        return "bert";
+    }
+
+    @Override
+    public ObjectNode hfConfig() {
+        return config.toHfJson("BertModel");
+    }
+
+    /** Every param of the pretrained model by its HF path (params that methods attach are not included). */
+    @Override
+    public Map<String, INDArray> hfStateDict() {
+        return new ParamRegistry(this).export(np -> Param.BASE_OWNER.equals(np.param().owner()));
+    }
+
+    /** The {@code embeddings} submodule. */
+    public BertEmbeddings embeddings() {
+        return embeddings.get();
+    }
+
+    /** The {@code encoder} submodule (the layers). */
+    public BertEncoder encoder() {
+        return encoder.get();
+    }
+
+    /** True if this model has {@code pooler.dense} (HF's add_pooling_layer). */
+    public boolean hasPooler() {
+        return pooler != null;
+    }
+
+    /** The pooler; fails for a model built without one. */
+    public BertPooler pooler() {
+        if (pooler == null) {
+            throw new IllegalStateException("this BertModel was built without a pooler (add_pooling_layer=False); build it with one,"
+                    + " or pool by the mean of the tokens");
+        }
+        return pooler.get();
+    }
+
+    /** The word embedding param {@code embeddings.word_embeddings.weight}. */
+    public Param wordEmbedding() {
+        return ((org.peft4j.core.nn.Embedding) embeddings.get().wordEmbeddings()).weight();
+    }
+
+    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
+    public void addInputHook(String name, InputHook hook) {
+        attach(name, hook);
+        inputHooks.put(name, hook);
+    }
+
+    /** Removes the input hook called {@code name}. */
+    public void removeInputHook(String name) {
+        if (!inputHooks.containsKey(name)) {
+            throw new IllegalArgumentException("no input hook '" + name + "'; hooks: " + inputHooks.keySet());
+        }
+        detach(name);
+        inputHooks.remove(name);
+    }
+
+    @Override
+    public INDArray forward(TokenBatch batch, Tape tape) {
+        ModuleList<BertLayer> layers = encoder.get().layers();
+        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
+        tape.setContext(ctx);
+        List<InputHook> hooks = new ArrayList<>(inputHooks.values());
+        boolean embeddingsNeedGrad = embeddings.get().requiresGrad() || hooks.stream().anyMatch(Module::requiresGrad);
+        INDArray x;
+        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
+            x = embeddings.get().forward(batch, hooks, tape);                    // [B·S, d]
+        }
+        boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
+        int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstLayerRequiringGrad(layers);
+        for (int i = 0; i < layers.size(); i++) {
+            if (i < firstRecorded || !tape.isRecording()) {
+                try (Tape.Scope ignored = tape.pauseRecording()) {
+                    x = Workspaces.forwardUnrecorded(layers.get(i), x, tape);     // temporaries freed layer by layer
+                }
+            } else {
+                x = layers.get(i).forward(x, tape);
+            }
+        }
+        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
+        return x;
+    }
+
+    @Override
+    public void backward(INDArray gradHidden, Tape tape) {
+        Saved s = tape.pop(this, Saved.class);
+        ModuleList<BertLayer> layers = encoder.get().layers();
+        INDArray g = gradHidden;
+        for (int i = layers.size() - 1; i >= s.firstRecordedLayer(); i--) {
+            g = Workspaces.backwardScoped(layers.get(i), g, tape);              // temporaries freed layer by layer
+        }
+        if (s.embeddingsNeedGrad()) {
+            embeddings.get().backward(g, new ArrayList<>(inputHooks.values()), tape);
+        }
+    }
+
+    private static int firstLayerRequiringGrad(ModuleList<BertLayer> layers) {
+        for (int i = 0; i < layers.size(); i++) {
+            if (layers.get(i).requiresGrad()) {
+                return i;
+            }
+        }
+        return layers.size();
+    }
+
+    @Override
+    public String describe() {
+        return "BertModel(layers=" + config.numHiddenLayers() + ", hidden=" + config.hiddenSize() + ", heads=" + config.numAttentionHeads()
+                + ", vocab=" + config.vocabSize() + (pooler != null ? ", pooler" : "") + ")";
+    }
+}
