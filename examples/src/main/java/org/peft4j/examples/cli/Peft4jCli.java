@@ -37,6 +37,8 @@ import picocli.CommandLine.Spec;
             DataCommand.class,
             InfoCommand.class,
             LogitsCommand.class,
+            TrainCommand.class,
+            EvalCommand.class,
         })
 public final class Peft4jCli implements Callable<Integer> {
     /** The command succeeded. */

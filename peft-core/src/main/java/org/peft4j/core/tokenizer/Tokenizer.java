@@ -4,7 +4,7 @@ package org.peft4j.core.tokenizer;
  * Turns text into token ids and back. Implementations: byte-level ({@code ByteTokenizer}) and HF
  * {@code tokenizer.json} files through DJL ({@code HfTokenizer}).
  */
-public interface Tokenizer {
+public interface Tokenizer extends AutoCloseable {
     /** Number of token ids. */
     int vocabSize();
 
@@ -19,4 +19,9 @@ public interface Tokenizer {
 
     /** The id used to pad sequences to a common length. */
     int padId();
+
+    /** Releases native resources, if the tokenizer holds any. */
+    @Override
+    default void close() {
+    }
 }

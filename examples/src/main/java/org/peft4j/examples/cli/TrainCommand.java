@@ -1,0 +1,244 @@
+package org.peft4j.examples.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.Map;
+import org.peft4j.core.data.ClassificationData;
+import org.peft4j.core.data.JsonlDataset;
+import org.peft4j.core.data.LabelSet;
+import org.peft4j.core.io.AtomicFiles;
+import org.peft4j.core.kernel.KernelChoice;
+import org.peft4j.core.model.HfCheckpoint;
+import org.peft4j.core.model.LoadOptions;
+import org.peft4j.core.model.PretrainedModel;
+import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.param.ParamRegistry;
+import org.peft4j.core.tokenizer.Tokenizer;
+import org.peft4j.core.train.BatchSource;
+import org.peft4j.core.train.EvalResult;
+import org.peft4j.core.train.LearningRateSchedule.Decay;
+import org.peft4j.core.train.LossCsvWriter;
+import org.peft4j.core.train.ProgressLogger;
+import org.peft4j.core.train.TrainResult;
+import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.train.Trainer;
+import org.peft4j.core.train.TrainerConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code peft4j train}: fine-tunes a model on a JSONL file and saves it; prints the final evaluation as
+ * one JSON line last on stdout.
+ */
+@Command(name = "train", sortOptions = false, showDefaultValues = true,
+        description = {"Fine-tune a model on JSONL data: {\"text\": ..., \"label\": ...} per line for classification,",
+            "{\"text\": ...} for a causal LM. Logs progress, saves the model to --out (HF checkpoint, labels.json,",
+            "tokenizer.json, loss.csv) and prints the final evaluation as one JSON line last:",
+            "accuracy, f1, mcc for classification; loss and perplexity for a causal LM.",
+            "PATH is an HF checkpoint directory, an .onnx file with config.json (and tokenizer.json) beside it,",
+            "or builtin:all-MiniLM-L6-v2."})
+public final class TrainCommand extends CliCommand {
+    private static final Logger LOG = LoggerFactory.getLogger("org.peft4j.train");
+
+    @Option(names = "--model", paramLabel = "PATH", required = true, description = "The model to fine-tune.")
+    String model;
+
+    @Option(names = "--task", paramLabel = "TASK", required = true, description = "classification or causal-lm.")
+    String task;
+
+    @Option(names = "--train", paramLabel = "FILE", required = true, description = "Training data (JSONL).")
+    Path train;
+
+    @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
+    Path eval;
+
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full.")
+    String method;
+
+    @Option(names = "--epochs", paramLabel = "N", defaultValue = "3", description = "Passes over the training data.")
+    int epochs;
+
+    @Option(names = "--max-steps", paramLabel = "N", defaultValue = "0", description = "Stop after this many steps; 0 = all epochs.")
+    int maxSteps;
+
+    @Option(names = "--lr", paramLabel = "X", defaultValue = "5e-5", description = "Peak learning rate (AdamW).")
+    double lr;
+
+    @Option(names = "--weight-decay", paramLabel = "X", defaultValue = "0.01", description = "Decoupled weight decay on matrices.")
+    double weightDecay;
+
+    @Option(names = "--warmup-ratio", paramLabel = "X", defaultValue = "0.06", description = "Share of the steps with linear warmup.")
+    double warmupRatio;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "32", description = "Examples per step.")
+    int batchSize;
+
+    @Option(names = "--max-length", paramLabel = "N", defaultValue = "64", description = "Tokens per example at most (longer are cut).")
+    int maxLength;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "Seed of the data order, dropout and a new head.")
+    long seed;
+
+    @Option(names = "--eval-every", paramLabel = "N", defaultValue = "0", description = "Evaluate every this many steps; 0 = after training.")
+    int evalEvery;
+
+    @Option(names = "--log-every", paramLabel = "N", defaultValue = "20", description = "Log progress every this many steps.")
+    int logEvery;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "An HF tokenizer.json, if none is beside the model.")
+    Path tokenizerFile;
+
+    @Option(names = "--kernels", paramLabel = "KIND", defaultValue = "auto", description = "auto, portable or cpu.")
+    String kernels;
+
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Where to save the fine-tuned model.")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        TaskKind kind = parse(() -> TaskKind.parse(task));
+        KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
+        if (!method.equals("full")) {
+            throw usageError("--method must be full (the fine-tuning methods of peft-lora and the other modules come with them), got '"
+                    + method + "'");
+        }
+        checkPositive("--epochs", epochs);
+        checkPositive("--batch-size", batchSize);
+        checkPositive("--max-length", maxLength);
+        checkPositive("--log-every", logEvery);
+        if (maxSteps < 0 || evalEvery < 0) {
+            throw usageError("--max-steps and --eval-every must be >= 0");
+        }
+        if (!(warmupRatio >= 0 && warmupRatio < 1)) {
+            throw usageError("--warmup-ratio must be in [0, 1), got " + warmupRatio);
+        }
+        requireFile("--train", train);
+        if (eval != null) {
+            requireFile("--eval", eval);
+        }
+        long start = System.nanoTime();
+
+        ClassificationData trainData = kind == TaskKind.CLASSIFICATION ? TaskSetup.classificationData(train, null) : null;
+        LabelSet labels = trainData == null ? null : trainData.labelSet();
+        LoadOptions described = TaskSetup.loadOptions(model, kind, labels == null ? 0 : labels.size(), seed);
+        LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), seed);
+        PretrainedModel loaded = ModelLoader.load(model, options);
+        ParamRegistry registry = new ParamRegistry(loaded.module());
+        registry.unfreezeAll();
+        LOG.info("{} ({}); {}", loaded.module().describe(), loaded.modelType(), registry.summary());
+        TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
+
+        BatchSource<TokenBatch> trainBatches;
+        BatchSource<TokenBatch> evalBatches = null;
+        try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {
+            if (kind == TaskKind.CLASSIFICATION) {
+                trainBatches = TaskSetup.classificationBatches(trainData, tokenizer, maxLength, batchSize, seed);
+                if (eval != null) {
+                    evalBatches = TaskSetup.classificationBatches(TaskSetup.classificationData(eval, labels), tokenizer, maxLength, batchSize,
+                            null);
+                }
+            } else {
+                trainBatches = TaskSetup.causalLmBatches(JsonlDataset.texts(train), tokenizer, maxLength, batchSize, seed);
+                if (eval != null) {
+                    evalBatches = TaskSetup.causalLmBatches(JsonlDataset.texts(eval), tokenizer, maxLength, batchSize, null);
+                }
+            }
+        }
+
+        EvalResult before = evalBatches == null ? null : Trainer.evaluate(trainable, evalBatches);
+        if (before != null) {
+            LOG.info("eval before training: {}", metricsText(before));
+        }
+        TrainerConfig.Builder config = TrainerConfig.builder().adamW(lr, weightDecay).decay(Decay.LINEAR).epochs(epochs).maxSteps(maxSteps)
+                .evalEvery(evalEvery).seed(seed).listener(new ProgressLogger(logEvery));
+        int totalSteps = config.build().totalSteps(trainBatches.batchesPerEpoch());
+        config.warmupSteps((int) Math.round(warmupRatio * totalSteps));
+        Files.createDirectories(out);
+        TrainResult result;
+        try (LossCsvWriter csv = new LossCsvWriter(out.resolve("loss.csv"))) {
+            result = new Trainer(config.listener(csv).build()).fit(trainable, trainBatches, evalBatches);
+        }
+
+        HfCheckpoint.save(loaded, out);
+        if (labels != null) {
+            labels.save(out.resolve(LabelSet.FILE_NAME));
+        }
+        Path tokenizerSource = ModelLoader.tokenizerFile(model, tokenizerFile);
+        if (tokenizerSource != null) {
+            Files.copy(tokenizerSource, out.resolve(ModelLoader.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
+        }
+        double seconds = result.elapsedNanos() / 1e9;
+        double epochsDone = (double) result.steps() * batchSize / Math.max(1, trainBatchesExamples(trainBatches));
+        ObjectNode summary = new ObjectMapper().createObjectNode();
+        summary.put("task", kind.toString());
+        summary.put("method", method);
+        summary.put("model", model);
+        summary.put("steps", result.steps());
+        summary.put("epochs", Math.round(epochsDone * 100) / 100.0);
+        summary.put("trainable_params", registry.trainableCount());
+        summary.put("params", registry.totalCount());
+        summary.put("train_loss", result.lastLoss());
+        if (before != null) {
+            putMetrics(summary, "before_", before);
+        }
+        if (result.finalEval() != null) {
+            putMetrics(summary, "", result.finalEval());
+        }
+        summary.put("train_seconds", Math.round(seconds * 10) / 10.0);
+        summary.put("seconds_per_epoch", Math.round(seconds / Math.max(epochsDone, 1e-9) * 10) / 10.0);
+        summary.put("out", out.toString());
+        AtomicFiles.writeString(out.resolve("metrics.json"), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
+        LOG.info("saved to {} in {} s", out, Math.round((System.nanoTime() - start) / 1e9));
+        out().println(new ObjectMapper().writeValueAsString(summary));
+        out().flush();
+        return Peft4jCli.EXIT_OK;
+    }
+
+    private static long trainBatchesExamples(BatchSource<TokenBatch> batches) {
+        long n = 0;
+        for (int i = 0; i < batches.batchesPerEpoch(); i++) {
+            n += batches.batch(0, i).batch();
+        }
+        return n;
+    }
+
+    /** Adds loss and task metrics with a prefix, e.g. before_accuracy. */
+    static void putMetrics(ObjectNode node, String prefix, EvalResult r) {
+        node.put(prefix + "eval_loss", r.loss());
+        for (Map.Entry<String, Double> e : r.metrics().entrySet()) {
+            node.put(prefix + e.getKey(), e.getValue());
+        }
+    }
+
+    static String metricsText(EvalResult r) {
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "loss %.4f", r.loss()));
+        r.metrics().forEach((k, v) -> sb.append(String.format(Locale.ROOT, ", %s %.4f", k, v)));
+        return sb.toString();
+    }
+
+    private void checkPositive(String option, int value) {
+        if (value <= 0) {
+            throw usageError(option + " must be > 0, got " + value);
+        }
+    }
+
+    private void requireFile(String option, Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw usageError(option + ": no such file: " + file);
+        }
+    }
+
+    private <T> T parse(java.util.function.Supplier<T> parser) {
+        try {
+            return parser.get();
+        } catch (IllegalArgumentException e) {
+            throw usageError(e.getMessage());
+        }
+    }
+}
