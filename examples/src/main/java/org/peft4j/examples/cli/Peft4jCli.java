@@ -39,6 +39,7 @@ import picocli.CommandLine.Spec;
             LogitsCommand.class,
             TrainCommand.class,
             EvalCommand.class,
+            GenerateCommand.class,
         })
 public final class Peft4jCli implements Callable<Integer> {
     /** The command succeeded. */
