@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.peft4j.core.data.ClassificationData;
 import org.peft4j.core.data.JsonlDataset;
-import org.peft4j.core.data.LabelSet;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.model.LoadOptions;
 import org.peft4j.core.model.PretrainedModel;

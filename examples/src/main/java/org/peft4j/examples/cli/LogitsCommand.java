@@ -6,8 +6,6 @@ import java.util.Locale;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.CausalLm;
-import org.peft4j.core.model.LoadOptions;
-import org.peft4j.core.model.ModelHead;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.TextEncoder;
 import org.peft4j.core.model.TokenBatch;

@@ -1,11 +1,10 @@
 package org.peft4j.core.model.bert;
 
-import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.EmbeddingLayer;
-import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.SequenceContext;
@@ -47,11 +46,8 @@ public final class BertEmbeddings extends Module {
      * Returns the embeddings {@code [batch·seq', hidden]} of the batch, after the hooks have run (seq' ≥
      * seqLen when they prepend rows). The tape's context must be the batch's, before the hooks.
      */
-    public INDArray forward(TokenBatch batch, List<InputHook> hooks, Tape tape) {
-        INDArray x = wordEmbeddings.get().forward(batch.ids(), tape);             // [B·T, d]
-        for (InputHook hook : hooks) {
-            x = hook.forward(x, tape);                                             // [B·S, d]
-        }
+    public INDArray forward(TokenBatch batch, InputHooks hooks, Tape tape) {
+        INDArray x = hooks.forward(wordEmbeddings.get().forward(batch.ids(), tape), tape);   // [B·S, d]
         SequenceContext ctx = tape.context();
         INDArray types = tokenTypeEmbeddings.get().forward(typeIds(batch, ctx), tape);
         INDArray positions = positionEmbeddings.get().forward(positionIds(ctx), tape);
@@ -60,14 +56,11 @@ public final class BertEmbeddings extends Module {
     }
 
     /** Adds the gradients of the tables, the norm and the hooks for dL/d(embeddings). */
-    public void backward(INDArray gradOutput, List<InputHook> hooks, Tape tape) {
+    public void backward(INDArray gradOutput, InputHooks hooks, Tape tape) {
         INDArray g = layerNorm.get().backward(dropout.backward(gradOutput, tape), tape);
         positionEmbeddings.get().backward(g, tape);
         tokenTypeEmbeddings.get().backward(g, tape);
-        for (int i = hooks.size() - 1; i >= 0; i--) {
-            g = hooks.get(i).backward(g, tape);
-        }
-        wordEmbeddings.get().backward(g, tape);
+        wordEmbeddings.get().backward(hooks.backward(g, tape), tape);
     }
 
     /** Position ids past + s for every row s of every sequence, as HF's BertEmbeddings with past_key_values_length. */

@@ -2,7 +2,6 @@ package org.peft4j.core.model.bert;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -14,12 +13,13 @@ import org.peft4j.core.model.TextEncoder;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.bert.BertParamSource.Kind;
 import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.InputHooks;
+import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleList;
 import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
-import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
@@ -42,7 +42,7 @@ public final class BertModel extends Module implements TextEncoder {
     private final Slot<BertEmbeddings> embeddings;
     private final Slot<BertEncoder> encoder;
     private final Slot<BertPooler> pooler;
-    private final Map<String, InputHook> inputHooks = new LinkedHashMap<>();
+    private final InputHooks inputHooks = new InputHooks(this);
 
     private record Saved(boolean embeddingsNeedGrad, int firstRecordedLayer) {
     }
@@ -164,16 +164,11 @@ public final class BertModel extends Module implements TextEncoder {
 
     /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
     public void addInputHook(String name, InputHook hook) {
-        attach(name, hook);
-        inputHooks.put(name, hook);
+        inputHooks.add(name, hook);
     }
 
     /** Removes the input hook called {@code name}. */
     public void removeInputHook(String name) {
-        if (!inputHooks.containsKey(name)) {
-            throw new IllegalArgumentException("no input hook '" + name + "'; hooks: " + inputHooks.keySet());
-        }
-        detach(name);
         inputHooks.remove(name);
     }
 
@@ -182,23 +177,13 @@ public final class BertModel extends Module implements TextEncoder {
         ModuleList<BertLayer> layers = encoder.get().layers();
         SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
         tape.setContext(ctx);
-        List<InputHook> hooks = new ArrayList<>(inputHooks.values());
-        boolean embeddingsNeedGrad = embeddings.get().requiresGrad() || hooks.stream().anyMatch(Module::requiresGrad);
+        boolean embeddingsNeedGrad = embeddings.get().requiresGrad() || inputHooks.requiresGrad();
         INDArray x;
         try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            x = embeddings.get().forward(batch, hooks, tape);                    // [B·S, d]
+            x = embeddings.get().forward(batch, inputHooks, tape);               // [B·S, d]
         }
-        boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
-        int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstLayerRequiringGrad(layers);
-        for (int i = 0; i < layers.size(); i++) {
-            if (i < firstRecorded || !tape.isRecording()) {
-                try (Tape.Scope ignored = tape.pauseRecording()) {
-                    x = Workspaces.forwardUnrecorded(layers.get(i), x, tape);     // temporaries freed layer by layer
-                }
-            } else {
-                x = layers.get(i).forward(x, tape);
-            }
-        }
+        int firstRecorded = LayerStack.firstRecorded(layers, embeddingsNeedGrad, ctx);
+        x = LayerStack.forward(layers, x, tape, firstRecorded);
         tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
         return x;
     }
@@ -207,22 +192,10 @@ public final class BertModel extends Module implements TextEncoder {
     public void backward(INDArray gradHidden, Tape tape) {
         Saved s = tape.pop(this, Saved.class);
         ModuleList<BertLayer> layers = encoder.get().layers();
-        INDArray g = gradHidden;
-        for (int i = layers.size() - 1; i >= s.firstRecordedLayer(); i--) {
-            g = Workspaces.backwardScoped(layers.get(i), g, tape);              // temporaries freed layer by layer
-        }
+        INDArray g = LayerStack.backward(layers, gradHidden, tape, s.firstRecordedLayer());
         if (s.embeddingsNeedGrad()) {
-            embeddings.get().backward(g, new ArrayList<>(inputHooks.values()), tape);
+            embeddings.get().backward(g, inputHooks, tape);
         }
-    }
-
-    private static int firstLayerRequiringGrad(ModuleList<BertLayer> layers) {
-        for (int i = 0; i < layers.size(); i++) {
-            if (layers.get(i).requiresGrad()) {
-                return i;
-            }
-        }
-        return layers.size();
     }
 
     @Override

@@ -2,7 +2,6 @@ package org.peft4j.core.model.gpt2;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -19,6 +18,8 @@ import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.InputHooks;
+import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
@@ -31,7 +32,6 @@ import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
-import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
@@ -54,7 +54,7 @@ public final class Gpt2Model extends Module implements CausalLm {
     private final Kernels kernels;
     private final Slot<Transformer> transformer;
     private final Slot<Linear> lmHead;
-    private final Map<String, InputHook> inputHooks = new LinkedHashMap<>();
+    private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code transformer} submodule: embeddings, blocks and the final norm. */
     public static final class Transformer extends Module {
@@ -198,16 +198,11 @@ public final class Gpt2Model extends Module implements CausalLm {
 
     /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
     public void addInputHook(String name, InputHook hook) {
-        attach(name, hook);
-        inputHooks.put(name, hook);
+        inputHooks.add(name, hook);
     }
 
     /** Removes the input hook called {@code name}. */
     public void removeInputHook(String name) {
-        if (!inputHooks.containsKey(name)) {
-            throw new IllegalArgumentException("no input hook '" + name + "'; hooks: " + inputHooks.keySet());
-        }
-        detach(name);
         inputHooks.remove(name);
     }
 
@@ -221,28 +216,15 @@ public final class Gpt2Model extends Module implements CausalLm {
         }
         tape.setContext(ctx);
 
-        boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad()
-                || inputHooks.values().stream().anyMatch(Module::requiresGrad);
+        boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad() || inputHooks.requiresGrad();
         INDArray x;
         try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            INDArray tokens = t.wte.get().forward(batch.ids(), tape);              // [B·T, d]
-            for (InputHook hook : inputHooks.values()) {
-                tokens = hook.forward(tokens, tape);                                // [B·S, d]
-            }
-            INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);       // [B·S, d]
+            INDArray tokens = inputHooks.forward(t.wte.get().forward(batch.ids(), tape), tape);  // [B·S, d]
+            INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);                    // [B·S, d]
             x = t.drop.forward(tokens.addi(positions), tape);
         }
-        boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
-        int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstBlockRequiringGrad(blocks);
-        for (int i = 0; i < blocks.size(); i++) {
-            if (i < firstRecorded || !tape.isRecording()) {
-                try (Tape.Scope ignored = tape.pauseRecording()) {
-                    x = Workspaces.forwardUnrecorded(blocks.get(i), x, tape);     // temporaries freed block by block
-                }
-            } else {
-                x = blocks.get(i).forward(x, tape);
-            }
-        }
+        int firstRecorded = LayerStack.firstRecorded(blocks, embeddingsNeedGrad, ctx);
+        x = LayerStack.forward(blocks, x, tape, firstRecorded);
         x = t.lnF.get().forward(x, tape);
         INDArray logits = lmHead.get().forward(x, tape);                           // [B·S, vocab]
         if (cache != null) {
@@ -259,19 +241,13 @@ public final class Gpt2Model extends Module implements CausalLm {
         ModuleList<TransformerBlock> blocks = t.blocks();
         INDArray g = lmHead.get().backward(gradLogits, tape);
         g = t.lnF.get().backward(g, tape);
-        for (int i = blocks.size() - 1; i >= s.firstRecordedBlock(); i--) {
-            g = Workspaces.backwardScoped(blocks.get(i), g, tape);     // temporaries freed block by block
-        }
+        g = LayerStack.backward(blocks, g, tape, s.firstRecordedBlock());
         if (!s.embeddingsNeedGrad()) {
             return;
         }
         g = t.drop.backward(g, tape);
         t.wpe.get().backward(g, tape);
-        List<InputHook> hooks = new ArrayList<>(inputHooks.values());
-        for (int i = hooks.size() - 1; i >= 0; i--) {
-            g = hooks.get(i).backward(g, tape);
-        }
-        t.wte.get().backward(g, tape);
+        t.wte.get().backward(inputHooks.backward(g, tape), tape);
     }
 
     private int[] positionIds(SequenceContext ctx) {
@@ -287,15 +263,6 @@ public final class Gpt2Model extends Module implements CausalLm {
             }
         }
         return ids;
-    }
-
-    private static int firstBlockRequiringGrad(ModuleList<TransformerBlock> blocks) {
-        for (int i = 0; i < blocks.size(); i++) {
-            if (blocks.get(i).requiresGrad()) {
-                return i;
-            }
-        }
-        return blocks.size();
     }
 
     @Override

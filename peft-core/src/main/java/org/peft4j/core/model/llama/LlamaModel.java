@@ -2,7 +2,6 @@ package org.peft4j.core.model.llama;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -18,6 +17,8 @@ import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.GatedMlp;
 import org.peft4j.core.nn.InputHook;
+import org.peft4j.core.nn.InputHooks;
+import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
@@ -30,7 +31,6 @@ import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
-import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
@@ -56,7 +56,7 @@ public final class LlamaModel extends Module implements CausalLm {
     private final Kernels kernels;
     private final Slot<Decoder> model;
     private final Slot<Linear> lmHead;
-    private final Map<String, InputHook> inputHooks = new LinkedHashMap<>();
+    private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code model} submodule (HF's LlamaModel): token embeddings, blocks and the final norm. */
     public static final class Decoder extends Module {
@@ -195,16 +195,11 @@ public final class LlamaModel extends Module implements CausalLm {
 
     /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
     public void addInputHook(String name, InputHook hook) {
-        attach(name, hook);
-        inputHooks.put(name, hook);
+        inputHooks.add(name, hook);
     }
 
     /** Removes the input hook called {@code name}. */
     public void removeInputHook(String name) {
-        if (!inputHooks.containsKey(name)) {
-            throw new IllegalArgumentException("no input hook '" + name + "'; hooks: " + inputHooks.keySet());
-        }
-        detach(name);
         inputHooks.remove(name);
     }
 
@@ -218,26 +213,14 @@ public final class LlamaModel extends Module implements CausalLm {
         }
         tape.setContext(ctx);
 
-        boolean embeddingsNeedGrad = m.embedTokens.get().requiresGrad() || inputHooks.values().stream().anyMatch(Module::requiresGrad);
+        boolean embeddingsNeedGrad = m.embedTokens.get().requiresGrad() || inputHooks.requiresGrad();
         INDArray x;
         try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            x = m.embedTokens.get().forward(batch.ids(), tape);                       // [B·T, d]
-            for (InputHook hook : inputHooks.values()) {
-                x = hook.forward(x, tape);                                             // [B·S, d]
-            }
+            x = inputHooks.forward(m.embedTokens.get().forward(batch.ids(), tape), tape);       // [B·S, d]
         }
         checkSlidingWindow(ctx);
-        boolean pastNeedsGrad = ctx.past() != null && ctx.past().requiresGrad();
-        int firstRecorded = embeddingsNeedGrad || pastNeedsGrad ? 0 : firstBlockRequiringGrad(blocks);
-        for (int i = 0; i < blocks.size(); i++) {
-            if (i < firstRecorded || !tape.isRecording()) {
-                try (Tape.Scope ignored = tape.pauseRecording()) {
-                    x = Workspaces.forwardUnrecorded(blocks.get(i), x, tape);        // temporaries freed block by block
-                }
-            } else {
-                x = blocks.get(i).forward(x, tape);
-            }
-        }
+        int firstRecorded = LayerStack.firstRecorded(blocks, embeddingsNeedGrad, ctx);
+        x = LayerStack.forward(blocks, x, tape, firstRecorded);
         x = m.norm.get().forward(x, tape);
         INDArray logits = lmHead.get().forward(x, tape);                              // [B·S, vocab]
         if (cache != null) {
@@ -254,17 +237,11 @@ public final class LlamaModel extends Module implements CausalLm {
         ModuleList<TransformerBlock> blocks = m.blocks();
         INDArray g = lmHead.get().backward(gradLogits, tape);
         g = m.norm.get().backward(g, tape);
-        for (int i = blocks.size() - 1; i >= s.firstRecordedBlock(); i--) {
-            g = Workspaces.backwardScoped(blocks.get(i), g, tape);        // temporaries freed block by block
-        }
+        g = LayerStack.backward(blocks, g, tape, s.firstRecordedBlock());
         if (!s.embeddingsNeedGrad()) {
             return;
         }
-        List<InputHook> hooks = new ArrayList<>(inputHooks.values());
-        for (int i = hooks.size() - 1; i >= 0; i--) {
-            g = hooks.get(i).backward(g, tape);
-        }
-        m.embedTokens.get().backward(g, tape);
+        m.embedTokens.get().backward(inputHooks.backward(g, tape), tape);
     }
 
     /** Sliding-window attention is not implemented: it equals full attention only while every sequence fits the window. */
@@ -274,15 +251,6 @@ public final class LlamaModel extends Module implements CausalLm {
             throw new IllegalArgumentException("sequence of " + ctx.seqLen() + " positions after " + ctx.pastLength() + " past positions exceeds "
                     + "sliding_window = " + window + "; sliding-window attention is not implemented, so sequences must fit the window");
         }
-    }
-
-    private static int firstBlockRequiringGrad(ModuleList<TransformerBlock> blocks) {
-        for (int i = 0; i < blocks.size(); i++) {
-            if (blocks.get(i).requiresGrad()) {
-                return i;
-            }
-        }
-        return blocks.size();
     }
 
     @Override
