@@ -1,0 +1,164 @@
+package org.peft4j.lora;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.nn.Dropout;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.param.Param;
+import org.peft4j.core.tuner.MixedBatches;
+import org.peft4j.core.tuner.TunerLayer;
+
+/**
+ * The adapters of one LoRA layer and their switches, shared by {@link LoraLinear} and {@link LoraEmbedding}:
+ * which adapters are active, whether adapters are enabled, which are merged (and, for DoRA, the weight norm
+ * each was merged with), and the adapter per sequence of a mixed batch.
+ */
+final class LoraAdapters {
+    /**
+     * One adapter of a layer.
+     *
+     * @param name      its name
+     * @param rank      r
+     * @param alpha     lora_alpha
+     * @param scaling   s
+     * @param dropout   dropout on the input (the identity for embeddings)
+     * @param a         A: {@code [r, in]} (Linear) or {@code [r, numEmbeddings]} (Embedding)
+     * @param b         B: {@code [out, r]} (Linear) or {@code [dim, r]} (Embedding)
+     * @param magnitude DoRA's magnitude {@code [out]}, or null without DoRA
+     */
+    record Adapter(String name, int rank, double alpha, double scaling, Dropout dropout, Param a, Param b, Param magnitude) {
+        boolean dora() {
+            return magnitude != null;
+        }
+    }
+
+    private final Map<String, Adapter> byName = new LinkedHashMap<>();
+    private final List<String> merged = new ArrayList<>();
+    private final Map<String, INDArray> mergedNorms = new HashMap<>();
+    private final Map<String, INDArray> pinnedNorms = new HashMap<>();
+    private List<String> active = List.of();
+    private boolean enabled = true;
+    private List<String> perSequence;
+
+    void add(Adapter adapter) {
+        if (byName.putIfAbsent(adapter.name(), adapter) != null) {
+            throw new IllegalArgumentException("this layer already holds adapter '" + adapter.name() + "'");
+        }
+    }
+
+    Adapter get(String name) {
+        Adapter a = byName.get(name);
+        if (a == null) {
+            throw new IllegalArgumentException("this layer holds no adapter '" + name + "'; it holds " + byName.keySet());
+        }
+        return a;
+    }
+
+    /** Removes adapter {@code name} and frees its params. */
+    void remove(String name) {
+        Adapter a = get(name);
+        if (merged.contains(name)) {
+            throw new IllegalStateException("cannot delete adapter '" + name + "' while it is merged; unmerge first");
+        }
+        byName.remove(name);
+        a.a().close();
+        a.b().close();
+        if (a.magnitude() != null) {
+            a.magnitude().close();
+        }
+        List<String> rest = new ArrayList<>(active);
+        rest.remove(name);
+        active = List.copyOf(rest);
+    }
+
+    Set<String> names() {
+        return new LinkedHashSet<>(byName.keySet());
+    }
+
+    void setActive(List<String> names) {
+        this.active = names.stream().filter(byName::containsKey).toList();
+    }
+
+    List<String> active() {
+        return active;
+    }
+
+    /** The adapters forward adds now: the active ones, unless adapters are disabled or merged into the weight. */
+    List<Adapter> applied() {
+        if (!enabled || !merged.isEmpty()) {
+            return List.of();
+        }
+        return active.stream().map(byName::get).toList();
+    }
+
+    void setEnabled(boolean on) {
+        this.enabled = on;
+    }
+
+    boolean enabled() {
+        return enabled;
+    }
+
+    List<String> merged() {
+        return merged;
+    }
+
+    /** The adapters of {@code names} this layer holds and has not merged yet, in the given order. */
+    List<Adapter> toMerge(List<String> names) {
+        return names.stream().filter(n -> byName.containsKey(n) && !merged.contains(n)).distinct().map(byName::get).toList();
+    }
+
+    Map<String, INDArray> mergedNorms() {
+        return mergedNorms;
+    }
+
+    /**
+     * DoRA norms held fixed for finite-difference tests: backward treats ‖W + ΔW‖ as a constant, so a
+     * numeric derivative must too. Empty outside tests.
+     */
+    Map<String, INDArray> pinnedNorms() {
+        return pinnedNorms;
+    }
+
+    void setPerSequence(List<String> names) {
+        this.perSequence = names == null ? null : List.copyOf(names);
+    }
+
+    /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */
+    List<String> perSequence(Tape tape, long rows) {
+        if (perSequence == null || !enabled) {
+            return null;
+        }
+        MixedBatches.check(perSequence, tape, rows);
+        return perSequence;
+    }
+
+    /** The distinct adapters this layer holds among per-sequence names (not {@link TunerLayer#BASE}). */
+    List<Adapter> heldAmong(List<String> names) {
+        return names.stream().distinct().filter(byName::containsKey).map(byName::get).toList();
+    }
+
+    /** True if adapter {@code name} uses DoRA. */
+    boolean isDora(String name) {
+        Adapter a = byName.get(name);
+        return a != null && a.dora();
+    }
+
+    /** The params of adapter {@code name} under checkpoint names. */
+    Map<String, Param> params(String name, String keyA, String keyB) {
+        Adapter a = get(name);
+        Map<String, Param> out = new LinkedHashMap<>();
+        out.put(keyA, a.a());
+        out.put(keyB, a.b());
+        if (a.magnitude() != null) {
+            out.put("lora_magnitude_vector", a.magnitude());
+        }
+        return out;
+    }
+}
