@@ -223,4 +223,39 @@ class LoraBehaviourTest {
             }
         }
     }
+
+    private static double std(INDArray x) {
+        return x.castTo(DataType.DOUBLE).stdNumber().doubleValue();
+    }
+
+    /** L-01: default A is Kaiming-uniform and B zero; "gaussian" A ~ N(0, 1/r); false makes B random; embeddings swap the roles. */
+    @Test
+    void initialisationsFollowHf() {
+        SplittableRandom rng = new SplittableRandom(12);
+        int in = 300;
+        int r = 8;
+        Linear base = ToyModels.linear(in, 200, false, WeightLayout.OUT_IN, DataType.FLOAT, rng);
+        LoraLinear layer = new LoraLinear(base);
+        layer.addAdapter("default", r, 8, LoraConfig.builder().build(), rng);
+        layer.addAdapter("gaussian", r, 8, LoraConfig.builder().initLoraWeights(LoraInit.GAUSSIAN).build(), rng);
+        layer.addAdapter("false", r, 8, LoraConfig.builder().initLoraWeights(LoraInit.RANDOM).build(), rng);
+        INDArray a = layer.loraA("default").value();
+        double bound = 1 / Math.sqrt(in);
+        assertEquals(0.0, layer.loraB("default").value().amaxNumber().doubleValue(), "B = 0");
+        assertTrue(a.amaxNumber().doubleValue() <= bound, "A within ±1/√in");
+        assertEquals(bound / Math.sqrt(3), std(a), 0.05 * bound, "uniform: std = bound/√3");
+        assertEquals(1.0 / r, std(layer.loraA("gaussian").value()), 0.05 / r, "gaussian: std 1/r");
+        assertEquals(0.0, layer.loraB("gaussian").value().amaxNumber().doubleValue());
+        assertTrue(layer.loraB("false").value().amaxNumber().doubleValue() > 0, "false: B random");
+
+        LoraEmbedding emb = new LoraEmbedding(org.peft4j.core.nn.Embedding.normal(400, 50, 1.0, DataType.FLOAT, rng));
+        emb.addAdapter("default", r, 8, LoraConfig.builder().build(), rng);
+        emb.addAdapter("gaussian", r, 8, LoraConfig.builder().initLoraWeights(LoraInit.GAUSSIAN).build(), rng);
+        emb.addAdapter("false", r, 8, LoraConfig.builder().initLoraWeights(LoraInit.RANDOM).build(), rng);
+        for (String n : List.of("default", "gaussian")) {
+            assertEquals(0.0, emb.loraA(n).value().amaxNumber().doubleValue(), n + ": lora_embedding_A = 0");
+            assertEquals(1.0, std(emb.loraB(n).value()), 0.1, n + ": lora_embedding_B ~ N(0, 1)");
+        }
+        assertTrue(emb.loraA("false").value().amaxNumber().doubleValue() > 0);
+    }
 }
