@@ -135,6 +135,9 @@ final class LoraAdapters {
         if (perSequence == null || !enabled) {
             return null;
         }
+        if (!merged.isEmpty()) {
+            throw new IllegalStateException("cannot run one adapter per sequence while adapters " + merged + " are merged; unmerge first");
+        }
         MixedBatches.check(perSequence, tape, rows);
         return perSequence;
     }

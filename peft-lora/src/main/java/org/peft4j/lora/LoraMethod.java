@@ -50,12 +50,26 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         return "Linear, Embedding";
     }
 
+    /** fan_in_fan_out must agree with a Linear's layout, and PiSSA's rank must not exceed min(in, out). */
+    @Override
+    public void check(String path, Module target, LoraConfig config) {
+        Linear linear = target instanceof LoraLinear l ? l.baseLayer() : target instanceof Linear l ? l : null;
+        if (linear == null) {
+            return;
+        }
+        checkLayout(path, linear, config);
+        int r = config.rankFor(path);
+        int max = Math.min(linear.inFeatures(), linear.outFeatures());
+        if (config.initLoraWeights().kind() == LoraInit.Kind.PISSA && r > max) {
+            throw new IllegalArgumentException("PiSSA needs r <= min(in, out) = " + max + ", got r = " + r + " for '" + path + "'");
+        }
+    }
+
     @Override
     public TunerLayer inject(String path, Module target, String adapterName, LoraConfig config, SplittableRandom rng) {
         int r = config.rankFor(path);
         double alpha = config.alphaFor(path);
         if (target instanceof LoraLinear lora) {
-            checkLayout(path, lora.baseLayer(), config);
             lora.addAdapter(adapterName, r, alpha, config, rng);
             return lora;
         }
@@ -64,7 +78,6 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
             return lora;
         }
         if (target instanceof Linear linear) {
-            checkLayout(path, linear, config);
             LoraLinear lora = new LoraLinear(linear);
             lora.addAdapter(adapterName, r, alpha, config, rng);
             return lora;

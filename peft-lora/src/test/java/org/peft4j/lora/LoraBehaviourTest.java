@@ -197,7 +197,8 @@ class LoraBehaviourTest {
         Gpt2Model gpt2 = Fixtures.gpt2(DataType.FLOAT, 10);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PeftModel.builder(gpt2)
                 .adapter("default", LoraConfig.builder().r(9).targetModules("c_attn").initLoraWeights(LoraInit.PISSA).build()).build());
-        assertTrue(e.getMessage().contains("r <= min(in, out) = 8"), e.getMessage());
+        assertTrue(e.getMessage().contains("r <= min(in, out) = 8") && e.getMessage().contains("transformer.h.0.attn.c_attn"), e.getMessage());
+        assertTrue(TargetingTest.ModuleTreeCheck.unwrapped(gpt2), "checked before any weight changed");
     }
 
     @Test

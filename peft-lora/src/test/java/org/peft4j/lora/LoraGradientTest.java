@@ -1,6 +1,7 @@
 package org.peft4j.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -185,6 +186,8 @@ class LoraGradientTest {
             SplittableRandom rng = new SplittableRandom(4);
             List<NamedParam> trainable = peft.registry().trainable();
             assertEquals(8, trainable.size(), "A and B of c_attn and c_fc in two blocks");
+            assertTrue(peft.registry().all().stream().filter(np -> !trainable.contains(np)).noneMatch(NamedParam::trainable),
+                    "every other param is frozen and has no gradient buffer (TR-01)");
             for (NamedParam np : trainable) {
                 Param p = np.param();
                 GradientCheck.checkParam(np.path(), p, loss, 12, TOL, rng);

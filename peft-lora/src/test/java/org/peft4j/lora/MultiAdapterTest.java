@@ -298,4 +298,59 @@ class MultiAdapterTest {
             assertTrue(peft.adaptersEnabled());
         }
     }
+
+    private static PeftModel<ToyModels.Mlp> twoAdapters(ToyModels.Mlp mlp) {
+        return PeftModel.builder(mlp)
+                .adapter("default", LoraConfig.builder().targetModules("lin0", "lin1").modulesToSave("lin1").initLoraWeights(LoraInit.RANDOM).build())
+                .adapter("adapter-2", LoraConfig.builder().targetModules("lin0").r(3).initLoraWeights(LoraInit.RANDOM).build()).seed(12).build();
+    }
+
+    /** MG-05 and MG-02: merging chosen adapters, one after the other or at once; unloading restores the originals. */
+    @Test
+    void selectiveAndSequentialMerges() {
+        INDArray x = Fixtures.mlpInput(DataType.DOUBLE);
+        ToyModels.Mlp m1 = mlp(12);
+        INDArray withSecond;
+        INDArray base;
+        try (PeftModel<ToyModels.Mlp> peft = twoAdapters(m1)) {
+            peft.setActiveAdapter("adapter-2");
+            withSecond = Fixtures.out(m1, x);
+            try (PeftModel.Scope off = peft.disableAdapters()) {
+                base = Fixtures.out(m1, x);
+            }
+            ToyModels.Mlp plain = peft.mergeAndUnload(List.of("adapter-2"), true);
+            assertClose(withSecond, Fixtures.out(plain, x), 1e-12, "merge_and_unload(['adapter-2']) = adapter-2 active, with the original lin1");
+        }
+        ToyModels.Mlp m2 = mlp(12);
+        try (PeftModel<ToyModels.Mlp> peft = twoAdapters(m2)) {
+            peft.setActiveAdapters(List.of("default", "adapter-2"));
+            INDArray both = Fixtures.out(m2, x);
+            peft.merge(List.of("default"), false);
+            peft.merge(List.of("adapter-2"), false);
+            assertClose(both, Fixtures.out(m2, x), 1e-12, "sequential merges = both active");
+            peft.unmerge();
+            try (PeftModel.Scope off = peft.disableAdapters()) {
+                assertClose(base, Fixtures.out(m2, x), 1e-12, "unmerge after sequential merges restores the base");
+            }
+            ToyModels.Mlp plain = peft.unload();
+            assertClose(base, Fixtures.out(plain, x), 1e-12, "unload: the original modules, no update");
+            assertTrue(TargetingTest.ModuleTreeCheck.unwrapped(plain));
+        }
+    }
+
+    /** SL-05: saving selected adapters writes only those, whatever their names contain. */
+    @Test
+    void savingSelectedAdapters(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        try (PeftModel<ToyModels.Mlp> peft = twoAdapters(mlp(13))) {
+            for (String n : List.of("default2", "other_default", "foodefault_bar", "efaul")) {
+                peft.addAdapter(n, lin0(LoraInit.DEFAULT));
+            }
+            peft.save(dir, List.of("default"));
+            assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("adapter_model.safetensors")));
+            try (var files = java.nio.file.Files.list(dir)) {
+                assertEquals(2, files.count(), "only the default adapter's two files");
+            }
+            assertEquals(4, peft.adapterState("default").size(), "lin0 A and B, lin1 weight and bias");
+        }
+    }
 }

@@ -39,6 +39,13 @@ public interface PeftMethod<C extends PeftConfig> {
     String supportedTypes();
 
     /**
+     * Fails if adapter {@code config} cannot be added to {@code target} at {@code path}; runs for every
+     * target before any module changes, so {@link #inject} should not fail afterwards. By default accepts all.
+     */
+    default void check(String path, Module target, C config) {
+    }
+
+    /**
      * Adds adapter {@code adapterName} to the module at {@code path}: returns a new wrapper holding it, or
      * {@code target} itself if it already is this method's wrapper and took the adapter. The new adapter is
      * not active. Only called for modules {@link #supports} accepts.

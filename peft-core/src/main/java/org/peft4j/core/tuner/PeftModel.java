@@ -223,33 +223,49 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         List<String> targeted = matchTargets(name, config, root);
         List<String> copied = matchModulesToSave(name, config, root);
         for (String path : targeted) {
-            checkWrappable(method, path, ModuleTree.get(root, path), root);
+            checkWrappable(method, path, ModuleTree.get(root, path), root, config);
         }
         for (String path : copied) {
             checkCopyable(path, ModuleTree.get(root, path), root);
         }
-        // every check passed: change the model
+        // every check passed: change the model, undoing the changes if a wrapper still fails
         SplittableRandom adapterRng = rng.split();
         Map<String, TunerLayer> layers = new LinkedHashMap<>();
-        for (String path : targeted) {
-            Module target = ModuleTree.get(root, path);
-            TunerLayer layer = method.inject(path, target, name, config, adapterRng);
-            if (layer.asModule() != target) {
-                ModuleTree.replace(root, path, old -> layer.asModule());
+        Map<String, Module> replaced = new LinkedHashMap<>();
+        try {
+            for (String path : targeted) {
+                Module target = ModuleTree.get(root, path);
+                TunerLayer layer = method.inject(path, target, name, config, adapterRng);
+                if (layer.asModule() != target) {
+                    ModuleTree.replace(root, path, old -> layer.asModule());
+                    replaced.put(path, target);
+                }
+                layers.put(path, layer);
             }
-            layers.put(path, layer);
-        }
-        for (String path : copied) {
-            Module target = ModuleTree.get(root, path);
-            Module wrapper = target instanceof ModulesToSave ? target : ModulesToSave.wrap(path, target);
-            if (wrapper != target) {
-                ModuleTree.replace(root, path, old -> wrapper);
+            for (String path : copied) {
+                Module target = ModuleTree.get(root, path);
+                Module wrapper = target instanceof ModulesToSave ? target : ModulesToSave.wrap(path, target);
+                if (wrapper != target) {
+                    ModuleTree.replace(root, path, old -> wrapper);
+                    replaced.put(path, target);
+                }
+                ((ModulesToSave) wrapper).addAdapter(name, method.id());
             }
-            ((ModulesToSave) wrapper).addAdapter(name, method.id());
+        } catch (RuntimeException e) {
+            rollBack(name, replaced);
+            throw e;
         }
         C applied = method.appliedConfig(config, layers);
         adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable));
         refresh();
+    }
+
+    /** Takes adapter {@code name} out of every wrapper again and puts back the modules it replaced. */
+    private void rollBack(String name, Map<String, Module> replaced) {
+        Module root = base.module();
+        tunerLayers().values().stream().filter(l -> l.adapterNames().contains(name)).forEach(l -> l.deleteAdapter(name));
+        modulesToSave().values().stream().filter(w -> w.adapterNames().contains(name)).forEach(w -> w.deleteAdapter(name));
+        replaced.forEach((path, original) -> ModuleTree.replace(root, path, old -> original));
     }
 
     /** Fills in what the config leaves to the model: default targets, classifier heads, the expansion of all-linear. */
@@ -364,7 +380,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         return out;
     }
 
-    private static void checkWrappable(PeftMethod<?> method, String path, Module target, Module root) {
+    private static void checkWrappable(PeftMethod<?> method, String path, Module target, Module root, PeftConfig config) {
         if (target instanceof TunerLayer t && !t.methodId().equals(method.id())) {
             throw new IllegalArgumentException("'" + path + "' is already wrapped by " + t.methodId() + "; cannot add a " + method.id() + " adapter to it");
         }
@@ -375,6 +391,11 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         if (!(target instanceof TunerLayer)) {
             checkSlot(path, target, root, method.id());
         }
+        checkTarget(method, path, target, config);
+    }
+
+    private static <C extends PeftConfig> void checkTarget(PeftMethod<C> method, String path, Module target, PeftConfig config) {
+        method.check(path, target, method.cast(config));
     }
 
     private static void checkCopyable(String path, Module target, Module root) {
@@ -843,7 +864,12 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             throw new IllegalArgumentException(dir.resolve(AdapterFiles.CONFIG) + " has no peft_type; it must name the method, e.g. \"LORA\"");
         }
         PeftMethod<?> method = methods.byPeftType(type.textValue());
-        addAdapter(name, method.configFromHfJson(json), trainable);
+        try {
+            addAdapter(name, method.configFromHfJson(json), trainable);
+        } catch (RuntimeException e) {
+            tensors.values().forEach(INDArray::close);
+            throw e;
+        }
         try {
             LoadReport report = loadTensors(name, tensors, dir);
             if (!report.isExact()) {
@@ -857,6 +883,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         } catch (RuntimeException e) {
             deleteAdapter(name);
             throw e;
+        } finally {
+            tensors.values().forEach(INDArray::close);
         }
     }
 
