@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
@@ -38,10 +39,25 @@ final class LoraAdapters {
         }
     }
 
+    /** A layer's base weight as merging and DoRA see it: what ΔW is in its layout and what an output is. */
+    interface Weight {
+        /** The base weight; merges change it in place. */
+        INDArray value();
+
+        /** s·B·A of {@code a} in the weight's layout, as a new array. */
+        INDArray delta(Adapter a);
+
+        /** The norm of every output (a Linear's row of W, an embedding's dimension) of {@code w}: {@code [outputs]}. */
+        INDArray outputNorms(INDArray w);
+
+        /** Multiplies every output of {@code w} by {@code factor [outputs]}, in place, and returns {@code w}. */
+        INDArray scaleOutputs(INDArray w, INDArray factor);
+    }
+
     private final Map<String, Adapter> byName = new LinkedHashMap<>();
     private final List<String> merged = new ArrayList<>();
     private final Map<String, INDArray> mergedNorms = new HashMap<>();
-    private final Map<String, INDArray> pinnedNorms = new HashMap<>();
+    private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
     private List<String> active = List.of();
     private boolean enabled = true;
     private List<String> perSequence;
@@ -114,16 +130,79 @@ final class LoraAdapters {
         return names.stream().filter(n -> byName.containsKey(n) && !merged.contains(n)).distinct().map(byName::get).toList();
     }
 
-    Map<String, INDArray> mergedNorms() {
-        return mergedNorms;
+    /** DoRA's ‖W + ΔW‖ per output for adapter {@code a} (held fixed when pinned), a constant in backward. */
+    INDArray doraNorm(Weight weight, Adapter a) {
+        INDArray pinned = pinnedNorms.get(a.name());
+        return pinned != null ? pinned : weight.outputNorms(weight.value().add(weight.delta(a)));
     }
 
-    /**
-     * DoRA norms held fixed for finite-difference tests: backward treats ‖W + ΔW‖ as a constant, so a
-     * numeric derivative must too. Empty outside tests.
-     */
-    Map<String, INDArray> pinnedNorms() {
-        return pinnedNorms;
+    /** Holds the current DoRA norms fixed (true) or lets every forward compute them again (false); for gradient tests. */
+    void pinDoraNorms(Weight weight, boolean pin) {
+        pinnedNorms.clear();
+        if (pin) {
+            byName.values().stream().filter(Adapter::dora).forEach(a -> pinnedNorms.put(a.name(), doraNorm(weight, a)));
+        }
+    }
+
+    /** W + ΔW for adapter {@code a} (DoRA: each output rescaled by m/‖W + ΔW‖) and DoRA's norm, or null. */
+    private static INDArray[] mergedWeight(Weight weight, Adapter a, INDArray w) {
+        INDArray sum = w.add(weight.delta(a));
+        if (!a.dora()) {
+            return new INDArray[] {sum, null};
+        }
+        INDArray norm = weight.outputNorms(sum);
+        return new INDArray[] {weight.scaleOutputs(sum, a.magnitude().value().div(norm)), norm};
+    }
+
+    /** Adds the updates of {@code names} not yet merged into the weight, checking each sum first with {@code safe}. */
+    void merge(Weight weight, List<String> names, boolean safe) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            for (Adapter a : toMerge(names)) {
+                INDArray[] sum = mergedWeight(weight, a, weight.value());
+                if (safe) {
+                    checkFinite(sum[0], a.name());
+                }
+                if (sum[1] != null) {
+                    mergedNorms.put(a.name(), sum[1]);                      // unmerging needs the norm of the unmerged W
+                }
+                weight.value().assign(sum[0]);
+                merged.add(a.name());
+            }
+        }
+    }
+
+    /** Fails if merging {@code names} would give NaN or infinity; changes nothing. */
+    void checkMerge(Weight weight, List<String> names) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            INDArray w = weight.value().dup();
+            for (Adapter a : toMerge(names)) {
+                w = mergedWeight(weight, a, w)[0];
+                checkFinite(w, a.name());
+            }
+        }
+    }
+
+    private static void checkFinite(INDArray merged, String adapter) {
+        if (merged.isNaN().any() || merged.isInfinite().any()) {
+            throw new IllegalStateException("NaN or infinity in the merged weights: adapter '" + adapter + "' seems to be broken; nothing was merged");
+        }
+    }
+
+    /** Subtracts the merged updates again, last merged first: W = W_merged/(m/‖W + ΔW‖) − ΔW for DoRA. */
+    void unmerge(Weight weight) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            INDArray w = weight.value();
+            while (!merged.isEmpty()) {
+                Adapter a = get(merged.remove(merged.size() - 1));
+                INDArray delta = weight.delta(a);
+                if (a.dora()) {
+                    INDArray factor = a.magnitude().value().div(mergedNorms.remove(a.name()));
+                    w.assign(weight.scaleOutputs(w.dup(), factor.rdivi(1.0)).subi(delta));
+                } else {
+                    w.subi(delta);
+                }
+            }
+        }
     }
 
     void setPerSequence(List<String> names) {

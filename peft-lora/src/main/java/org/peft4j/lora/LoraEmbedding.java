@@ -19,7 +19,6 @@ import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.MixedBatches;
 import org.peft4j.core.tuner.ModuleDict;
 import org.peft4j.core.tuner.ParamDict;
-import org.peft4j.core.tuner.TunerLayer;
 import org.peft4j.lora.LoraAdapters.Adapter;
 
 /**
@@ -31,7 +30,7 @@ import org.peft4j.lora.LoraAdapters.Adapter;
  * <p>DoRA: with c = m/‖W + ΔW‖ per embedding dimension (the norm over the vocabulary, a constant in backward),
  * the layer adds (c − 1)⊙W[ids] + c⊙s·Aᵀ[ids]·Bᵀ.
  */
-public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
+public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
     private final Slot<Embedding> baseLayer;
     private final Slot<ParamDict> embeddingA;
     private final Slot<ParamDict> embeddingB;
@@ -43,6 +42,29 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
 
     private record Saved(int[] ids, INDArray baseOut, List<Step> steps) {
     }
+
+    /** The table for merging and DoRA: ΔW = s·Aᵀ·Bᵀ {@code [numEmbeddings, dim]}, whose outputs are the columns. */
+    private final LoraAdapters.Weight weight = new LoraAdapters.Weight() {
+        @Override
+        public INDArray value() {
+            return baseLayer.get().weight().value();
+        }
+
+        @Override
+        public INDArray delta(Adapter a) {
+            return LoraEmbedding.delta(a.a().value(), a.b().value(), a.scaling());
+        }
+
+        @Override
+        public INDArray outputNorms(INDArray w) {
+            return w.norm2(0);
+        }
+
+        @Override
+        public INDArray scaleOutputs(INDArray w, INDArray factor) {
+            return w.muliRowVector(factor);
+        }
+    };
 
     /** Wraps {@code base}; adapters are added with {@link #addAdapter}. */
     public LoraEmbedding(Embedding base) {
@@ -112,10 +134,7 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
             INDArray h = gatherA(a, ids, tape);                                        // [n, r] = Aᵀ[ids]
             INDArray lora = Gemm.mm(h, a.b().value(), false, true);                    // [n, dim] = h·Bᵀ
             if (a.dora()) {
-                INDArray norm = adapters.pinnedNorms().get(a.name());
-                if (norm == null) {
-                    norm = base.weight().value().add(delta(a.a().value(), a.b().value(), a.scaling())).norm2(0);  // [dim], constant in backward
-                }
+                INDArray norm = adapters.doraNorm(weight, a);                          // ‖W + ΔW‖ per dimension [dim], constant in backward
                 INDArray c = a.magnitude().value().div(norm);
                 y.addi(baseOut.mulRowVector(c.sub(1.0))).addi(lora.mulRowVector(c.mul(a.scaling())));
                 steps.add(new Step(a, h, lora, norm, c));
@@ -161,15 +180,7 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
 
     /** Holds the current DoRA norms fixed (true) or computes them in every forward again (false); for gradient tests. */
     void pinDoraNorms(boolean pin) {
-        adapters.pinnedNorms().clear();
-        if (pin) {
-            for (String n : adapters.names()) {
-                Adapter a = adapters.get(n);
-                if (a.dora()) {
-                    adapters.pinnedNorms().put(n, baseLayer.get().weight().value().add(delta(a.a().value(), a.b().value(), a.scaling())).norm2(0));
-                }
-            }
-        }
+        adapters.pinDoraNorms(weight, pin);
     }
 
     private void addPerSequence(int[] ids, INDArray y, List<String> names, Tape tape) {
@@ -186,60 +197,19 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
     // ------------------------------------------------------------------------------------------------
     // merging
 
-    private INDArray[] mergedWeight(Adapter a, INDArray w) {
-        INDArray sum = w.add(delta(a.a().value(), a.b().value(), a.scaling()));
-        if (!a.dora()) {
-            return new INDArray[] {sum, null};
-        }
-        INDArray norm = sum.norm2(0);
-        return new INDArray[] {sum.muliRowVector(a.magnitude().value().div(norm)), norm};
-    }
-
     @Override
     public void merge(List<String> names, boolean safe) {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value();
-            for (Adapter a : adapters.toMerge(names)) {
-                INDArray[] merged = mergedWeight(a, w);
-                if (safe) {
-                    LoraLinear.checkFinite(merged[0], a.name());
-                }
-                if (merged[1] != null) {
-                    adapters.mergedNorms().put(a.name(), merged[1]);
-                }
-                w.assign(merged[0]);
-                adapters.merged().add(a.name());
-            }
-        }
+        adapters.merge(weight, names, safe);
     }
 
     @Override
     public void checkMerge(List<String> names) {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value().dup();
-            for (Adapter a : adapters.toMerge(names)) {
-                w = mergedWeight(a, w)[0];
-                LoraLinear.checkFinite(w, a.name());
-            }
-        }
+        adapters.checkMerge(weight, names);
     }
 
     @Override
     public void unmerge() {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value();
-            List<String> merged = adapters.merged();
-            while (!merged.isEmpty()) {
-                Adapter a = adapters.get(merged.remove(merged.size() - 1));
-                INDArray delta = delta(a.a().value(), a.b().value(), a.scaling());
-                if (a.dora()) {
-                    INDArray factor = a.magnitude().value().div(adapters.mergedNorms().remove(a.name()));
-                    w.assign(w.divRowVector(factor).subi(delta));
-                } else {
-                    w.subi(delta);
-                }
-            }
-        }
+        adapters.unmerge(weight);
     }
 
     @Override
@@ -247,7 +217,7 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
         return List.copyOf(adapters.merged());
     }
 
-    /** ΔW = s·Aᵀ·Bᵀ of adapter {@code name} {@code [numEmbeddings, dim]}, as a new array. */
+    @Override
     public INDArray deltaWeight(String name) {
         Adapter a = adapters.get(name);
         return delta(a.a().value(), a.b().value(), a.scaling());
@@ -321,27 +291,27 @@ public final class LoraEmbedding extends EmbeddingLayer implements TunerLayer {
         return "DoRA adapters cannot be used in mixed batches (as in HF PEFT)";
     }
 
-    /** The rank of adapter {@code name}. */
+    @Override
     public int rank(String name) {
         return adapters.get(name).rank();
     }
 
-    /** The scaling s of adapter {@code name}. */
+    @Override
     public double scaling(String name) {
         return adapters.get(name).scaling();
     }
 
-    /** A of adapter {@code name} {@code [r, numEmbeddings]}. */
+    @Override
     public Param loraA(String name) {
         return adapters.get(name).a();
     }
 
-    /** B of adapter {@code name} {@code [dim, r]}. */
+    @Override
     public Param loraB(String name) {
         return adapters.get(name).b();
     }
 
-    /** DoRA's magnitude of adapter {@code name} {@code [dim]}, or null. */
+    @Override
     public Param magnitude(String name) {
         return adapters.get(name).magnitude();
     }

@@ -21,7 +21,6 @@ import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.MixedBatches;
 import org.peft4j.core.tuner.ModuleDict;
-import org.peft4j.core.tuner.TunerLayer;
 import org.peft4j.lora.LoraAdapters.Adapter;
 
 /**
@@ -34,7 +33,7 @@ import org.peft4j.lora.LoraAdapters.Adapter;
  * {@code [out, in]} and c = m/‖W'‖ per output row, the layer adds (c − 1)⊙(x_d·Wᵀ) + c⊙s·(x_d·Aᵀ·Bᵀ), where
  * x_d = dropout(x). As in HF PEFT the norm ‖W'‖ is a constant in backward.
  */
-public final class LoraLinear extends Layer implements TunerLayer {
+public final class LoraLinear extends Layer implements LoraLayer {
     private final Slot<Linear> baseLayer;
     private final ModuleDict loraA = new ModuleDict();
     private final ModuleDict loraB = new ModuleDict();
@@ -51,6 +50,29 @@ public final class LoraLinear extends Layer implements TunerLayer {
 
     private record Saved(List<Step> steps) {
     }
+
+    /** The base weight for merging and DoRA: ΔW in its layout, output rows along dim 1 ([out, in]) or 0 ([in, out]). */
+    private final LoraAdapters.Weight weight = new LoraAdapters.Weight() {
+        @Override
+        public INDArray value() {
+            return baseLayer.get().weight().value();
+        }
+
+        @Override
+        public INDArray delta(Adapter a) {
+            return LoraLinear.this.delta(a.a().value(), a.b().value(), a.scaling());
+        }
+
+        @Override
+        public INDArray outputNorms(INDArray w) {
+            return rowNorms(w);
+        }
+
+        @Override
+        public INDArray scaleOutputs(INDArray w, INDArray factor) {
+            return outIn() ? w.muliColumnVector(factor.reshape(factor.length(), 1)) : w.muliRowVector(factor);
+        }
+    };
 
     /** Wraps {@code base}; adapters are added with {@link #addAdapter}. */
     public LoraLinear(Linear base) {
@@ -98,7 +120,7 @@ public final class LoraLinear extends Layer implements TunerLayer {
             Param m = null;
             if (config.useDora()) {
                 INDArray w = base.weight().value();
-                m = Param.owned("weight", LoraMethod.ID, rowNorms(w.add(delta(pa.value(), pb.value(), s))), false);   // ‖W + s·B·A‖ per row
+                m = Param.owned("weight", LoraMethod.ID, rowNorms(w.add(delta(pa.value(), pb.value(), s))), false);   // m = ‖W + s·B·A‖ per row
                 magnitudes.put(name, new Magnitude(m));
             }
             loraA.put(name, new Linear(pa, null, WeightLayout.OUT_IN));
@@ -153,11 +175,6 @@ public final class LoraLinear extends Layer implements TunerLayer {
         return stored.norm2(outIn() ? 1 : 0);
     }
 
-    /** Multiplies every output row of a weight in the base layout by {@code factor [out]}, in place. */
-    private INDArray scaleRows(INDArray stored, INDArray factor) {
-        return outIn() ? stored.muliColumnVector(factor.reshape(factor.length(), 1)) : stored.muliRowVector(factor);
-    }
-
     @Override
     public INDArray forward(INDArray x, Tape tape) {
         Linear base = baseLayer.get();
@@ -192,10 +209,7 @@ public final class LoraLinear extends Layer implements TunerLayer {
 
     private DoraTerms doraForward(Adapter a, INDArray x, INDArray xd, INDArray h, INDArray baseOut) {
         INDArray w = baseLayer.get().weight().value();
-        INDArray norm = adapters.pinnedNorms().get(a.name());
-        if (norm == null) {
-            norm = rowNorms(w.add(delta(a.a().value(), a.b().value(), a.scaling())));          // ‖W + s·B·A‖ [out], constant in backward
-        }
+        INDArray norm = adapters.doraNorm(weight, a);                                         // ‖W + s·B·A‖ [out], constant in backward
         INDArray c = a.magnitude().value().div(norm);                                         // [out]
         INDArray base = xd == x ? baseOut : Gemm.mm(xd, w, false, outIn());                  // x_d·Wᵀ [n, out]
         INDArray lora = Gemm.mm(h, a.b().value(), false, true);                               // h·Bᵀ [n, out]
@@ -260,81 +274,25 @@ public final class LoraLinear extends Layer implements TunerLayer {
 
     /** Holds the current DoRA norms fixed (true) or computes them in every forward again (false); for gradient tests. */
     void pinDoraNorms(boolean pin) {
-        adapters.pinnedNorms().clear();
-        if (pin) {
-            for (String n : adapters.names()) {
-                Adapter a = adapters.get(n);
-                if (a.dora()) {
-                    adapters.pinnedNorms().put(n, rowNorms(baseLayer.get().weight().value().add(delta(a.a().value(), a.b().value(), a.scaling()))));
-                }
-            }
-        }
+        adapters.pinDoraNorms(weight, pin);
     }
 
     // ------------------------------------------------------------------------------------------------
     // merging
 
-    /** W + ΔW in the base layout for adapter {@code a} (DoRA: rescaled by m/‖W + ΔW‖), and DoRA's norm or null. */
-    private INDArray[] mergedWeight(Adapter a, INDArray w) {
-        INDArray sum = w.add(delta(a.a().value(), a.b().value(), a.scaling()));
-        if (!a.dora()) {
-            return new INDArray[] {sum, null};
-        }
-        INDArray norm = rowNorms(sum);
-        return new INDArray[] {scaleRows(sum, a.magnitude().value().div(norm)), norm};
-    }
-
     @Override
     public void merge(List<String> names, boolean safe) {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value();
-            for (Adapter a : adapters.toMerge(names)) {
-                INDArray[] merged = mergedWeight(a, w);
-                if (safe) {
-                    checkFinite(merged[0], a.name());
-                }
-                if (merged[1] != null) {
-                    adapters.mergedNorms().put(a.name(), merged[1]);                    // unmerge needs the norm of the original W
-                }
-                w.assign(merged[0]);
-                adapters.merged().add(a.name());
-            }
-        }
+        adapters.merge(weight, names, safe);
     }
 
     @Override
     public void checkMerge(List<String> names) {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value().dup();
-            for (Adapter a : adapters.toMerge(names)) {
-                w = mergedWeight(a, w)[0];
-                checkFinite(w, a.name());
-            }
-        }
-    }
-
-    static void checkFinite(INDArray merged, String adapter) {
-        if (merged.isNaN().any() || merged.isInfinite().any()) {
-            throw new IllegalStateException("NaN or infinity in the merged weights: adapter '" + adapter + "' seems to be broken; nothing was merged");
-        }
+        adapters.checkMerge(weight, names);
     }
 
     @Override
     public void unmerge() {
-        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = baseLayer.get().weight().value();
-            List<String> merged = adapters.merged();
-            while (!merged.isEmpty()) {
-                Adapter a = adapters.get(merged.remove(merged.size() - 1));
-                INDArray delta = delta(a.a().value(), a.b().value(), a.scaling());
-                if (a.dora()) {
-                    INDArray factor = a.magnitude().value().div(adapters.mergedNorms().remove(a.name()));
-                    w.assign(scaleRows(w.dup(), factor.rdivi(1.0)).subi(delta));        // W = W_merged / (m/‖W + ΔW‖) − ΔW
-                } else {
-                    w.subi(delta);
-                }
-            }
-        }
+        adapters.unmerge(weight);
     }
 
     @Override
@@ -342,7 +300,7 @@ public final class LoraLinear extends Layer implements TunerLayer {
         return List.copyOf(adapters.merged());
     }
 
-    /** ΔW of adapter {@code name} in the base weight's layout (s·B·A, transposed for fan_in_fan_out), as a new array. */
+    @Override
     public INDArray deltaWeight(String name) {
         Adapter a = adapters.get(name);
         return delta(a.a().value(), a.b().value(), a.scaling());
@@ -416,27 +374,27 @@ public final class LoraLinear extends Layer implements TunerLayer {
         return "DoRA adapters cannot be used in mixed batches (as in HF PEFT)";
     }
 
-    /** The rank of adapter {@code name}. */
+    @Override
     public int rank(String name) {
         return adapters.get(name).rank();
     }
 
-    /** The scaling s of adapter {@code name}. */
+    @Override
     public double scaling(String name) {
         return adapters.get(name).scaling();
     }
 
-    /** A of adapter {@code name} {@code [r, in]}. */
+    @Override
     public Param loraA(String name) {
         return adapters.get(name).a();
     }
 
-    /** B of adapter {@code name} {@code [out, r]}. */
+    @Override
     public Param loraB(String name) {
         return adapters.get(name).b();
     }
 
-    /** DoRA's magnitude of adapter {@code name} {@code [out]}, or null. */
+    @Override
     public Param magnitude(String name) {
         return adapters.get(name).magnitude();
     }

@@ -9,7 +9,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.peft4j.core.nn.Linear.WeightLayout;
+import org.peft4j.core.kernel.Gemm;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.tuner.ModulesToSave;
@@ -103,7 +103,7 @@ public final class WeightedAdapters {
         model.addAdapter(name, config);
         for (TunerLayer layer : model.tunerLayers().values()) {
             if (layer.adapterNames().contains(name)) {
-                combine(layer, name, adapters, weights, combination, newRank);
+                combine((LoraLayer) layer, name, adapters, weights, combination, newRank);
             }
         }
         for (ModulesToSave w : wrappers.values()) {
@@ -134,7 +134,7 @@ public final class WeightedAdapters {
     private record Source(INDArray a, INDArray b, double scaling, double weight, INDArray delta) {
     }
 
-    private static void combine(TunerLayer layer, String name, List<String> adapters, List<Double> weights, Combination type, int newRank) {
+    private static void combine(LoraLayer layer, String name, List<String> adapters, List<Double> weights, Combination type, int newRank) {
         List<Source> sources = new ArrayList<>();
         for (int i = 0; i < adapters.size(); i++) {
             String a = adapters.get(i);
@@ -145,8 +145,8 @@ public final class WeightedAdapters {
         if (sources.isEmpty()) {
             return;
         }
-        Param targetA = layer instanceof LoraLinear l ? l.loraA(name) : ((LoraEmbedding) layer).loraA(name);
-        Param targetB = layer instanceof LoraLinear l ? l.loraB(name) : ((LoraEmbedding) layer).loraB(name);
+        Param targetA = layer.loraA(name);
+        Param targetB = layer.loraB(name);
         DataType type0 = targetA.value().dataType();
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray newA = Nd4j.zeros(type0, targetA.shape());
@@ -192,14 +192,11 @@ public final class WeightedAdapters {
         }
     }
 
-    private static Source source(TunerLayer layer, String adapter, double weight) {
-        if (layer instanceof LoraLinear l) {
-            INDArray delta = l.deltaWeight(adapter);
-            INDArray outIn = l.baseLayer().layout() == WeightLayout.OUT_IN ? delta : delta.transpose();
-            return new Source(l.loraA(adapter).value(), l.loraB(adapter).value(), l.scaling(adapter), weight, outIn);
-        }
-        LoraEmbedding e = (LoraEmbedding) layer;
-        return new Source(e.loraA(adapter).value(), e.loraB(adapter).value(), e.scaling(adapter), weight, e.deltaWeight(adapter).transpose());
+    /** A source at one layer; its update s·B·A is {@code [out, in]}, or {@code [dim, numEmbeddings]} for an embedding (HF's orientation for SVD). */
+    private static Source source(LoraLayer layer, String adapter, double weight) {
+        INDArray a = layer.loraA(adapter).value();
+        INDArray b = layer.loraB(adapter).value();
+        return new Source(a, b, layer.scaling(adapter), weight, Gemm.mm(b, a, false, false).muli(layer.scaling(adapter)));
     }
 
     private static void copyValues(ModulesToSave wrapper, String from, String to) {

@@ -6,7 +6,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -18,6 +20,8 @@ import java.util.TreeSet;
 import java.util.stream.Collectors;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.PretrainedModel;
+import org.peft4j.core.nn.EmbeddingLayer;
+import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleTree;
@@ -272,10 +276,11 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private PeftConfig resolveConfig(PeftMethod<?> method, PeftConfig config) {
         TargetSpec spec = config.targets();
         if (spec.targets() == null) {
+            List<String> linear = allLinear(base.module(), config);
             List<String> defaults = method.defaultTargets(base.modelType()).orElseThrow(() -> new IllegalArgumentException(
                     "target_modules is not set and " + method.id() + " has no default for model_type '" + base.modelType()
                             + "'; set target_modules (defaults exist for " + new TreeSet<>(ArchitectureDefaults.ATTENTION_TARGETS.keySet())
-                            + "); Linear modules of this model: " + modulePatterns(ModuleTree.pathsOf(base.module(), Linear.class))));
+                            + "); Linear modules of this model: " + modulePatterns(linear)));
             config = config.withTargets(spec.withTargets(new TargetSpec.Listed(defaults)));
         }
         if (config.taskType() != null && config.taskType().trainsClassifierHead()) {
@@ -297,7 +302,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         return config;
     }
 
-    /** Paths of every Linear (wrapped or not) outside the output head and the modules to save, in tree order. */
+    /** Paths of every Linear (wrapped or not) outside the output head and the modules to save, in tree order (HF's all-linear). */
     private static List<String> allLinear(Module root, PeftConfig config) {
         List<String> out = new ArrayList<>();
         for (Map.Entry<String, Module> e : visibleModules(root).entrySet()) {
@@ -305,7 +310,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             boolean linear = m instanceof Linear || (m instanceof TunerLayer t && t.baseLayer() instanceof Linear);
             String path = e.getKey();
             if (linear && !ArchitectureDefaults.OUTPUT_HEADS.contains(path)
-                    && !config.targets().excludes(path, config.modulesToSave())) {
+                    && !config.targets().withExclude(null).excludes(path, config.modulesToSave())) {   // exclude_modules applies when matching
                 out.add(path);
             }
         }
@@ -410,8 +415,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         int dot = path.lastIndexOf('.');
         Module parent = ModuleTree.get(root, dot < 0 ? "" : path.substring(0, dot));
         Class<? extends Module> slot = parent.childType(path.substring(dot + 1));
-        Class<?> kind = target instanceof org.peft4j.core.nn.Layer ? org.peft4j.core.nn.Layer.class
-                : target instanceof org.peft4j.core.nn.EmbeddingLayer ? org.peft4j.core.nn.EmbeddingLayer.class : target.getClass();
+        Class<?> kind = target instanceof Layer ? Layer.class
+                : target instanceof EmbeddingLayer ? EmbeddingLayer.class : target.getClass();
         if (!slot.isAssignableFrom(kind)) {
             throw new IllegalArgumentException("cannot wrap '" + path + "' for " + what + ": " + parent.getClass().getSimpleName()
                     + " holds it in a slot of type " + slot.getSimpleName() + ", which takes no wrapper; the slot must be typed "
@@ -696,7 +701,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 new ParamRegistry(wrapper.copyOf(a)).all().forEach(np -> np.param().setTrainable(train));
             }
         }
-        Set<Param> biases = Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Set<Param> biases = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
             if (trains(e.getKey())) {
                 biases.addAll(biasParams(e.getValue()).values());
@@ -903,9 +908,9 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 unexpected.add(t.getKey());
                 continue;
             }
-            if (!java.util.Arrays.equals(t.getValue().shape(), target.shape())) {
+            if (!Arrays.equals(t.getValue().shape(), target.shape())) {
                 throw new IllegalArgumentException(dir.resolve(AdapterFiles.WEIGHTS) + ": tensor '" + t.getKey() + "' has shape "
-                        + java.util.Arrays.toString(t.getValue().shape()) + " but the model expects " + java.util.Arrays.toString(target.shape()));
+                        + Arrays.toString(t.getValue().shape()) + " but the model expects " + Arrays.toString(target.shape()));
             }
             target.load(t.getValue().castTo(target.value().dataType()), t.getKey());
         }
