@@ -1,0 +1,71 @@
+package org.peft4j.core.tuner;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import org.peft4j.core.nn.Module;
+
+/**
+ * One PEFT method: which modules it can adapt and how it wraps them (HF PEFT's {@code BaseTuner}
+ * subclass plus its registration). A method is registered by one line in
+ * {@code META-INF/services/org.peft4j.core.tuner.PeftMethod}; {@link PeftMethods} finds it there.
+ *
+ * @param <C> the method's config type
+ */
+public interface PeftMethod<C extends PeftConfig> {
+    /** A stable lower-case id, e.g. {@code "lora"}: the owner of the params the method creates. */
+    String id();
+
+    /** HF PEFT's {@code peft_type} of this method, e.g. {@code "LORA"}. */
+    String peftType();
+
+    /** The config class this method takes. */
+    Class<C> configType();
+
+    /** Parses an {@code adapter_config.json}; unknown keys are ignored with one warning that lists them. */
+    C configFromHfJson(JsonNode json);
+
+    /** The modules this method adapts by default in an architecture of {@code modelType}, if it has a default. */
+    default Optional<List<String>> defaultTargets(String modelType) {
+        return ArchitectureDefaults.attentionTargets(modelType);
+    }
+
+    /** True if this method can wrap {@code module} (or add an adapter to it, if it is one of its own wrappers). */
+    boolean supports(Module module);
+
+    /** The module types {@link #supports} accepts, for error messages ("Linear, Embedding"). */
+    String supportedTypes();
+
+    /**
+     * Fails if adapter {@code config} cannot be added to {@code target} at {@code path}; runs for every
+     * target before any module changes, so {@link #inject} should not fail afterwards. By default accepts all.
+     */
+    default void check(String path, Module target, C config) {
+    }
+
+    /**
+     * Adds adapter {@code adapterName} to the module at {@code path}: returns a new wrapper holding it, or
+     * {@code target} itself if it already is this method's wrapper and took the adapter. The new adapter is
+     * not active. Only called for modules {@link #supports} accepts.
+     */
+    TunerLayer inject(String path, Module target, String adapterName, C config, SplittableRandom rng);
+
+    /**
+     * The config as it should be saved once it has been applied to {@code targeted} (path → wrapper),
+     * e.g. with values derived from the wrapped layers filled in; by default the config itself.
+     */
+    default C appliedConfig(C config, Map<String, TunerLayer> targeted) {
+        return config;
+    }
+
+    /** Casts a config to this method's type, failing with both types named. */
+    default C cast(PeftConfig config) {
+        if (!configType().isInstance(config)) {
+            throw new IllegalArgumentException("method " + id() + " takes a " + configType().getSimpleName() + ", got a "
+                    + config.getClass().getSimpleName());
+        }
+        return configType().cast(config);
+    }
+}

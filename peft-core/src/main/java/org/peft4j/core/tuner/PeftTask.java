@@ -1,0 +1,53 @@
+package org.peft4j.core.tuner;
+
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.train.Loss;
+import org.peft4j.core.train.MetricsAccumulator;
+import org.peft4j.core.train.TrainableTask;
+
+/**
+ * A task over a {@link PeftModel}'s base model for the {@code Trainer}: the same forward, loss and
+ * metrics as the wrapped task, whose module tree holds the adapters; training passes fail while
+ * adapters are merged, since their gradients would not reach the merged weights.
+ *
+ * @param <B> the batch type
+ */
+final class PeftTask<B> implements TrainableTask<B> {
+    private final PeftModel<?> model;
+    private final TrainableTask<B> task;
+
+    PeftTask(PeftModel<?> model, TrainableTask<B> task) {
+        this.model = model;
+        this.task = task;
+    }
+
+    @Override
+    public Module module() {
+        return task.module();
+    }
+
+    @Override
+    public Kernels kernels() {
+        return task.kernels();
+    }
+
+    @Override
+    public Loss forward(B batch, Tape tape) {
+        if (tape.isRecording() && model.isMerged()) {
+            throw new IllegalStateException("cannot train while adapters are merged into the base weights; call unmerge() first");
+        }
+        return task.forward(batch, tape);
+    }
+
+    @Override
+    public void backward(Tape tape, double scale) {
+        task.backward(tape, scale);
+    }
+
+    @Override
+    public MetricsAccumulator<B> newMetrics() {
+        return task.newMetrics();
+    }
+}

@@ -1,0 +1,246 @@
+package org.peft4j.lora;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.peft4j.core.nn.Dropout;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.param.Param;
+import org.peft4j.core.tuner.MixedBatches;
+import org.peft4j.core.tuner.TunerLayer;
+
+/**
+ * The adapters of one LoRA layer and their switches, shared by {@link LoraLinear} and {@link LoraEmbedding}:
+ * which adapters are active, whether adapters are enabled, which are merged (and, for DoRA, the weight norm
+ * each was merged with), and the adapter per sequence of a mixed batch.
+ */
+final class LoraAdapters {
+    /**
+     * One adapter of a layer.
+     *
+     * @param name      its name
+     * @param rank      r
+     * @param alpha     lora_alpha
+     * @param scaling   s
+     * @param dropout   dropout on the input (the identity for embeddings)
+     * @param a         A: {@code [r, in]} (Linear) or {@code [r, numEmbeddings]} (Embedding)
+     * @param b         B: {@code [out, r]} (Linear) or {@code [dim, r]} (Embedding)
+     * @param magnitude DoRA's magnitude {@code [out]}, or null without DoRA
+     */
+    record Adapter(String name, int rank, double alpha, double scaling, Dropout dropout, Param a, Param b, Param magnitude) {
+        boolean dora() {
+            return magnitude != null;
+        }
+    }
+
+    /** A layer's base weight as merging and DoRA see it: what ΔW is in its layout and what an output is. */
+    interface Weight {
+        /** The base weight; merges change it in place. */
+        INDArray value();
+
+        /** s·B·A of {@code a} in the weight's layout, as a new array. */
+        INDArray delta(Adapter a);
+
+        /** The norm of every output (a Linear's row of W, an embedding's dimension) of {@code w}: {@code [outputs]}. */
+        INDArray outputNorms(INDArray w);
+
+        /** Multiplies every output of {@code w} by {@code factor [outputs]}, in place, and returns {@code w}. */
+        INDArray scaleOutputs(INDArray w, INDArray factor);
+    }
+
+    private final Map<String, Adapter> byName = new LinkedHashMap<>();
+    private final List<String> merged = new ArrayList<>();
+    private final Map<String, INDArray> mergedNorms = new HashMap<>();
+    private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
+    private List<String> active = List.of();
+    private boolean enabled = true;
+    private List<String> perSequence;
+
+    void add(Adapter adapter) {
+        if (byName.putIfAbsent(adapter.name(), adapter) != null) {
+            throw new IllegalArgumentException("this layer already holds adapter '" + adapter.name() + "'");
+        }
+    }
+
+    Adapter get(String name) {
+        Adapter a = byName.get(name);
+        if (a == null) {
+            throw new IllegalArgumentException("this layer holds no adapter '" + name + "'; it holds " + byName.keySet());
+        }
+        return a;
+    }
+
+    /** Removes adapter {@code name} and frees its params. */
+    void remove(String name) {
+        Adapter a = get(name);
+        if (merged.contains(name)) {
+            throw new IllegalStateException("cannot delete adapter '" + name + "' while it is merged; unmerge first");
+        }
+        byName.remove(name);
+        a.a().close();
+        a.b().close();
+        if (a.magnitude() != null) {
+            a.magnitude().close();
+        }
+        List<String> rest = new ArrayList<>(active);
+        rest.remove(name);
+        active = List.copyOf(rest);
+    }
+
+    Set<String> names() {
+        return new LinkedHashSet<>(byName.keySet());
+    }
+
+    void setActive(List<String> names) {
+        this.active = names.stream().filter(byName::containsKey).toList();
+    }
+
+    List<String> active() {
+        return active;
+    }
+
+    /** The adapters forward adds now: the active ones, unless adapters are disabled or merged into the weight. */
+    List<Adapter> applied() {
+        if (!enabled || !merged.isEmpty()) {
+            return List.of();
+        }
+        return active.stream().map(byName::get).toList();
+    }
+
+    void setEnabled(boolean on) {
+        this.enabled = on;
+    }
+
+    boolean enabled() {
+        return enabled;
+    }
+
+    List<String> merged() {
+        return merged;
+    }
+
+    /** The adapters of {@code names} this layer holds and has not merged yet, in the given order. */
+    List<Adapter> toMerge(List<String> names) {
+        return names.stream().filter(n -> byName.containsKey(n) && !merged.contains(n)).distinct().map(byName::get).toList();
+    }
+
+    /** DoRA's ‖W + ΔW‖ per output for adapter {@code a} (held fixed when pinned), a constant in backward. */
+    INDArray doraNorm(Weight weight, Adapter a) {
+        INDArray pinned = pinnedNorms.get(a.name());
+        return pinned != null ? pinned : weight.outputNorms(weight.value().add(weight.delta(a)));
+    }
+
+    /** Holds the current DoRA norms fixed (true) or lets every forward compute them again (false); for gradient tests. */
+    void pinDoraNorms(Weight weight, boolean pin) {
+        pinnedNorms.clear();
+        if (pin) {
+            byName.values().stream().filter(Adapter::dora).forEach(a -> pinnedNorms.put(a.name(), doraNorm(weight, a)));
+        }
+    }
+
+    /** W + ΔW for adapter {@code a} (DoRA: each output rescaled by m/‖W + ΔW‖) and DoRA's norm, or null. */
+    private static INDArray[] mergedWeight(Weight weight, Adapter a, INDArray w) {
+        INDArray sum = w.add(weight.delta(a));
+        if (!a.dora()) {
+            return new INDArray[] {sum, null};
+        }
+        INDArray norm = weight.outputNorms(sum);
+        return new INDArray[] {weight.scaleOutputs(sum, a.magnitude().value().div(norm)), norm};
+    }
+
+    /** Adds the updates of {@code names} not yet merged into the weight, checking each sum first with {@code safe}. */
+    void merge(Weight weight, List<String> names, boolean safe) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            for (Adapter a : toMerge(names)) {
+                INDArray[] sum = mergedWeight(weight, a, weight.value());
+                if (safe) {
+                    checkFinite(sum[0], a.name());
+                }
+                if (sum[1] != null) {
+                    mergedNorms.put(a.name(), sum[1]);                      // unmerging needs the norm of the unmerged W
+                }
+                weight.value().assign(sum[0]);
+                merged.add(a.name());
+            }
+        }
+    }
+
+    /** Fails if merging {@code names} would give NaN or infinity; changes nothing. */
+    void checkMerge(Weight weight, List<String> names) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            INDArray w = weight.value().dup();
+            for (Adapter a : toMerge(names)) {
+                w = mergedWeight(weight, a, w)[0];
+                checkFinite(w, a.name());
+            }
+        }
+    }
+
+    private static void checkFinite(INDArray merged, String adapter) {
+        if (merged.isNaN().any() || merged.isInfinite().any()) {
+            throw new IllegalStateException("NaN or infinity in the merged weights: adapter '" + adapter + "' seems to be broken; nothing was merged");
+        }
+    }
+
+    /** Subtracts the merged updates again, last merged first: W = W_merged/(m/‖W + ΔW‖) − ΔW for DoRA. */
+    void unmerge(Weight weight) {
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            INDArray w = weight.value();
+            while (!merged.isEmpty()) {
+                Adapter a = get(merged.remove(merged.size() - 1));
+                INDArray delta = weight.delta(a);
+                if (a.dora()) {
+                    INDArray factor = a.magnitude().value().div(mergedNorms.remove(a.name()));
+                    w.assign(weight.scaleOutputs(w.dup(), factor.rdivi(1.0)).subi(delta));
+                } else {
+                    w.subi(delta);
+                }
+            }
+        }
+    }
+
+    void setPerSequence(List<String> names) {
+        this.perSequence = names == null ? null : List.copyOf(names);
+    }
+
+    /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */
+    List<String> perSequence(Tape tape, long rows) {
+        if (perSequence == null || !enabled) {
+            return null;
+        }
+        if (!merged.isEmpty()) {
+            throw new IllegalStateException("cannot run one adapter per sequence while adapters " + merged + " are merged; unmerge first");
+        }
+        MixedBatches.check(perSequence, tape, rows);
+        return perSequence;
+    }
+
+    /** The distinct adapters this layer holds among per-sequence names (not {@link TunerLayer#BASE}). */
+    List<Adapter> heldAmong(List<String> names) {
+        return names.stream().distinct().filter(byName::containsKey).map(byName::get).toList();
+    }
+
+    /** True if adapter {@code name} uses DoRA. */
+    boolean isDora(String name) {
+        Adapter a = byName.get(name);
+        return a != null && a.dora();
+    }
+
+    /** The params of adapter {@code name} under checkpoint names. */
+    Map<String, Param> params(String name, String keyA, String keyB) {
+        Adapter a = get(name);
+        Map<String, Param> out = new LinkedHashMap<>();
+        out.put(keyA, a.a());
+        out.put(keyB, a.b());
+        if (a.magnitude() != null) {
+            out.put("lora_magnitude_vector", a.magnitude());
+        }
+        return out;
+    }
+}
