@@ -32,6 +32,9 @@ public final class EvalCommand extends CliCommand {
     @Option(names = "--data", paramLabel = "FILE", required = true, description = "Evaluation data (JSONL).")
     Path data;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "An adapter (HF PEFT's layout) to apply to the model.")
+    Path adapter;
+
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "32", description = "Examples per batch.")
     int batchSize;
 
@@ -63,12 +66,12 @@ public final class EvalCommand extends CliCommand {
         ClassificationData examples = null;
         int labels = 0;
         if (kind == TaskKind.CLASSIFICATION) {
-            examples = TaskSetup.classificationData(data, TaskSetup.savedLabels(model));
+            examples = TaskSetup.classificationData(data, TaskSetup.savedLabels(adapter != null ? adapter.toString() : model));
             labels = examples.labelSet().size();
         }
         LoadOptions described = TaskSetup.loadOptions(model, kind, labels, 42);
-        PretrainedModel loaded = ModelLoader.load(model,
-                new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), described.seed()));
+        LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), described.seed());
+        PretrainedModel loaded = adapter == null ? ModelLoader.load(model, options) : AdapterSupport.load(model, adapter, options).base();
         TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
         BatchSource<TokenBatch> batches;
         try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {

@@ -7,6 +7,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.PretrainedModel;
+import org.peft4j.core.model.SequenceClassifier;
 import org.peft4j.core.model.TextEncoder;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.nn.Tape;
@@ -21,11 +22,15 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "logits", sortOptions = false,
         description = {"Run a model on token ids and print {\"shape\":[B,T,N],\"data\":[...]} (fp32, row-major):",
-            "the logits of a causal LM (N = vocab size) or the last hidden state of an encoder (N = hidden size).",
+            "the logits of a causal LM (N = vocab size), the last hidden state of an encoder (N = hidden size), or the",
+            "label logits of a sequence classifier (T = 1, N = labels).",
             "Sequences shorter than the longest are padded on the right and masked; their padded rows are not meaningful."})
 public final class LogitsCommand extends CliCommand {
     @Option(names = "--model", paramLabel = "PATH", required = true, description = "The model.")
     String model;
+
+    @Option(names = "--adapter", paramLabel = "DIR", description = "An adapter (HF PEFT's layout) applied to the model, unmerged.")
+    java.nio.file.Path adapter;
 
     @Option(names = "--ids", paramLabel = "IDS", required = true, description = "Token ids: comma-separated, one sequence per ';', e.g. \"1,2,3;4,5,6\".")
     String ids;
@@ -33,7 +38,8 @@ public final class LogitsCommand extends CliCommand {
     @Override
     public Integer call() throws Exception {
         int[][] sequences = parseIds(ids);
-        PretrainedModel loaded = ModelLoader.load(model, ModelLoader.describedOptions(model));
+        PretrainedModel loaded = adapter == null ? ModelLoader.load(model, ModelLoader.describedOptions(model))
+                : AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model)).base();
         TokenBatch batch = pad(sequences);
         INDArray output;
         try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL); Tape tape = Tape.inference(loaded.kernels())) {
@@ -42,13 +48,16 @@ public final class LogitsCommand extends CliCommand {
                 output = lm.forward(batch, tape).detach();
             } else if (loaded instanceof TextEncoder encoder) {
                 output = encoder.forward(batch, tape).detach();
+            } else if (loaded instanceof SequenceClassifier classifier) {
+                output = classifier.forward(batch, tape).detach();
             } else {
                 throw new IllegalArgumentException("--model " + model + ": a " + loaded.modelType() + " model with neither next-token logits nor a hidden state");
             }
         }
         long width = output.columns();
+        long rowsPerSequence = output.rows() / batch.batch();                   // seqLen, or 1 for a sequence classifier
         StringBuilder sb = new StringBuilder(64 + (int) output.length() * 12);
-        sb.append("{\"shape\":[").append(batch.batch()).append(',').append(batch.seqLen()).append(',').append(width).append("],\"data\":[");
+        sb.append("{\"shape\":[").append(batch.batch()).append(',').append(rowsPerSequence).append(',').append(width).append("],\"data\":[");
         float[] values = output.data().asFloat();
         for (int i = 0; i < values.length; i++) {
             if (i > 0) {

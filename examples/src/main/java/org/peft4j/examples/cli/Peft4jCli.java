@@ -40,6 +40,7 @@ import picocli.CommandLine.Spec;
             TrainCommand.class,
             EvalCommand.class,
             GenerateCommand.class,
+            MergeCommand.class,
         })
 public final class Peft4jCli implements Callable<Integer> {
     /** The command succeeded. */

@@ -27,6 +27,11 @@ import org.peft4j.core.train.TrainResult;
 import org.peft4j.core.train.TrainableTask;
 import org.peft4j.core.train.Trainer;
 import org.peft4j.core.train.TrainerConfig;
+import org.peft4j.core.tuner.PeftConfig;
+import org.peft4j.core.tuner.PeftMethods;
+import org.peft4j.core.tuner.PeftModel;
+import org.peft4j.core.tuner.TaskType;
+import org.peft4j.lora.LoraConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -38,8 +43,9 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "train", sortOptions = false, showDefaultValues = true,
         description = {"Fine-tune a model on JSONL data: {\"text\": ..., \"label\": ...} per line for classification,",
-            "{\"text\": ...} for a causal LM. Logs progress, saves the model to --out (HF checkpoint, labels.json,",
-            "tokenizer.json, loss.csv) and prints the final evaluation as one JSON line last:",
+            "{\"text\": ...} for a causal LM. Logs progress, saves to --out (the model as an HF checkpoint with --method full,",
+            "the adapter in HF PEFT's layout with --method lora; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
+            "and prints the final evaluation as one JSON line last:",
             "accuracy, f1, mcc for classification; loss and perplexity for a causal LM.",
             "PATH is an HF checkpoint directory, an .onnx file with config.json (and tokenizer.json) beside it,",
             "or builtin:all-MiniLM-L6-v2."})
@@ -58,8 +64,31 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
     Path eval;
 
-    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full.")
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full or lora.")
     String method;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
+    Path methodConfig;
+
+    @Option(names = "--lora-r", paramLabel = "N", defaultValue = "8", description = "LoRA rank r.")
+    int loraR;
+
+    @Option(names = "--lora-alpha", paramLabel = "X", defaultValue = "16", description = "LoRA alpha (scaling alpha/r).")
+    double loraAlpha;
+
+    @Option(names = "--lora-dropout", paramLabel = "P", defaultValue = "0.1", description = "Dropout on the LoRA input.")
+    double loraDropout;
+
+    @Option(names = "--target-modules", paramLabel = "NAMES", split = ",",
+            description = "Modules LoRA wraps: names or suffixes, or all-linear; default: the architecture's (bert: query,value).")
+    java.util.List<String> targetModules;
+
+    @Option(names = "--use-rslora", description = "Scale by alpha/sqrt(r) (rsLoRA).")
+    boolean useRslora;
+
+    @Option(names = "--use-dora", description = "Weight-decomposed LoRA (DoRA).")
+    boolean useDora;
 
     @Option(names = "--epochs", paramLabel = "N", defaultValue = "3", description = "Passes over the training data.")
     int epochs;
@@ -104,9 +133,11 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full")) {
-            throw usageError("--method must be full (the fine-tuning methods of peft-lora and the other modules come with them), got '"
-                    + method + "'");
+        if (!method.equals("full") && !method.equals("lora")) {
+            throw usageError("--method must be full or lora, got '" + method + "'");
+        }
+        if (methodConfig != null && !method.equals("lora")) {
+            throw usageError("--config describes a method's adapter; use it with --method lora");
         }
         checkPositive("--epochs", epochs);
         checkPositive("--batch-size", batchSize);
@@ -129,10 +160,16 @@ public final class TrainCommand extends CliCommand {
         LoadOptions described = TaskSetup.loadOptions(model, kind, labels == null ? 0 : labels.size(), seed);
         LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), seed);
         PretrainedModel loaded = ModelLoader.load(model, options);
-        ParamRegistry registry = new ParamRegistry(loaded.module());
-        registry.unfreezeAll();
-        LOG.info("{} ({}); {}", loaded.module().describe(), loaded.modelType(), registry.summary());
+        PeftModel<PretrainedModel> peft = null;
         TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
+        if (method.equals("full")) {
+            new ParamRegistry(loaded.module()).unfreezeAll();
+        } else {
+            peft = PeftModel.builder(loaded).adapter("default", adapterConfig(kind)).seed(seed).baseModelName(baseModelName(model)).build();
+            trainable = peft.trainableTask(trainable);
+        }
+        ParamRegistry registry = new ParamRegistry(loaded.module());
+        LOG.info("{} ({}), {}; {}", loaded.module().describe(), loaded.modelType(), method, registry.summary());
 
         BatchSource<TokenBatch> trainBatches;
         BatchSource<TokenBatch> evalBatches = null;
@@ -165,7 +202,11 @@ public final class TrainCommand extends CliCommand {
             result = new Trainer(config.listener(csv).build()).fit(trainable, trainBatches, evalBatches);
         }
 
-        HfCheckpoint.save(loaded, out);
+        if (peft == null) {
+            HfCheckpoint.save(loaded, out);
+        } else {
+            peft.save(out);
+        }
         if (labels != null) {
             labels.save(out.resolve(LabelSet.FILE_NAME));
         }
@@ -183,6 +224,7 @@ public final class TrainCommand extends CliCommand {
         summary.put("epochs", Math.round(epochsDone * 100) / 100.0);
         summary.put("trainable_params", registry.trainableCount());
         summary.put("params", registry.totalCount());
+        summary.put("trainable_percent", Math.round(10000.0 * registry.trainableCount() / registry.totalCount()) / 100.0);
         summary.put("train_loss", result.lastLoss());
         if (before != null) {
             putMetrics(summary, "before_", before);
@@ -198,6 +240,41 @@ public final class TrainCommand extends CliCommand {
         out().println(new ObjectMapper().writeValueAsString(summary));
         out().flush();
         return Peft4jCli.EXIT_OK;
+    }
+
+    /** The LoRA config: --config (any method's adapter_config.json) or the --lora-* options, with the task's type. */
+    private PeftConfig adapterConfig(TaskKind kind) throws java.io.IOException {
+        TaskType taskType = kind == TaskKind.CLASSIFICATION ? TaskType.SEQ_CLS : TaskType.CAUSAL_LM;
+        if (methodConfig != null) {
+            com.fasterxml.jackson.databind.JsonNode json = new ObjectMapper().readTree(methodConfig.toFile());
+            if (json == null || !json.isObject() || !json.hasNonNull("peft_type")) {
+                throw usageError("--config " + methodConfig + " must be a JSON object with a peft_type, like HF PEFT's adapter_config.json");
+            }
+            com.fasterxml.jackson.databind.node.ObjectNode withTask = ((com.fasterxml.jackson.databind.node.ObjectNode) json).deepCopy();
+            if (!withTask.hasNonNull("task_type")) {
+                withTask.put("task_type", taskType.name());
+            }
+            return PeftMethods.load().byPeftType(withTask.get("peft_type").asText()).configFromHfJson(withTask);
+        }
+        try {
+            LoraConfig.Builder b = LoraConfig.builder().r(loraR).loraAlpha(loraAlpha).loraDropout(loraDropout).useRslora(useRslora)
+                    .useDora(useDora).taskType(taskType);
+            if (targetModules != null && !targetModules.isEmpty()) {
+                if (targetModules.size() == 1 && targetModules.get(0).equals("all-linear")) {
+                    b.allLinear();
+                } else {
+                    b.targetModules(targetModules.toArray(new String[0]));
+                }
+            }
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw usageError("LoRA options: " + e.getMessage());
+        }
+    }
+
+    /** HF's name of a builtin model, for base_model_name_or_path; other paths as given. */
+    static String baseModelName(String model) {
+        return model.equals(org.peft4j.core.model.Builtins.ALL_MINILM_L6_V2) ? "sentence-transformers/all-MiniLM-L6-v2" : model;
     }
 
     private static long trainBatchesExamples(BatchSource<TokenBatch> batches) {

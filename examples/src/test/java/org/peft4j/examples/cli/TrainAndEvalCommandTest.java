@@ -68,6 +68,45 @@ class TrainAndEvalCommandTest {
     }
 
     @Test
+    void loraTrainsAnAdapterThatEvaluatesMergesAndReloadsToTheSameMetrics(@TempDir Path dir) throws Exception {
+        BertConfig config = BertConfig.builder().vocabSize(256).hiddenSize(16).numHiddenLayers(1).numAttentionHeads(2).intermediateSize(32)
+                .maxPositionEmbeddings(32).dropout(0.0).build();
+        Path base = dir.resolve("base");
+        HfCheckpoint.save(BertModel.random(config, true, 5, DataType.FLOAT, KernelChoice.AUTO), base);
+        List<String> train = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            boolean yes = i % 2 == 0;
+            train.add("{\"text\":\"" + String.valueOf(yes ? 'a' : 'z').repeat(3 + i % 5) + "\",\"label\":\"" + (yes ? "yes" : "no") + "\"}");
+        }
+        writeJsonl(dir.resolve("train.jsonl"), train);
+        Path out = dir.resolve("adapter");
+        JsonNode trained = lastJsonLine(InfoAndLogitsCommandTest.run("train", "--model", base.toString(), "--task", "classification",
+                "--train", dir.resolve("train.jsonl").toString(), "--eval", dir.resolve("train.jsonl").toString(), "--method", "lora",
+                "--lora-r", "4", "--lora-dropout", "0", "--epochs", "8", "--batch-size", "8", "--lr", "2e-2", "--out", out.toString()));
+        assertEquals(1.0, trained.get("accuracy").asDouble(), "the task is separable: " + trained);
+        assertTrue(trained.get("trainable_params").asLong() < trained.get("params").asLong() / 4, trained.toString());
+        JsonNode adapterConfig = JSON.readTree(out.resolve("adapter_config.json").toFile());
+        assertEquals("LORA", adapterConfig.get("peft_type").asText());
+        assertEquals("SEQ_CLS", adapterConfig.get("task_type").asText());
+        assertTrue(Files.exists(out.resolve("adapter_model.safetensors")) && Files.exists(out.resolve(LabelSet.FILE_NAME)));
+        JsonNode evaluated = lastJsonLine(InfoAndLogitsCommandTest.run("eval", "--model", base.toString(), "--adapter", out.toString(),
+                "--task", "classification", "--data", dir.resolve("train.jsonl").toString()));
+        assertEquals(trained.get("eval_loss").asDouble(), evaluated.get("eval_loss").asDouble(), 1e-6, "the saved adapter is the trained one");
+        Path merged = dir.resolve("merged");
+        assertEquals(0, InfoAndLogitsCommandTest.run("merge", "--model", base.toString(), "--adapter", out.toString(), "--out", merged.toString())[0]);
+        JsonNode fromMerged = lastJsonLine(InfoAndLogitsCommandTest.run("eval", "--model", merged.toString(), "--task", "classification",
+                "--data", dir.resolve("train.jsonl").toString()));
+        assertEquals(evaluated.get("eval_loss").asDouble(), fromMerged.get("eval_loss").asDouble(), 1e-5, "merged = unmerged");
+        JsonNode unmergedLogits = JSON.readTree((String) InfoAndLogitsCommandTest.run("logits", "--model", base.toString(), "--adapter",
+                out.toString(), "--ids", "97,97,97")[1]);
+        JsonNode mergedLogits = JSON.readTree((String) InfoAndLogitsCommandTest.run("logits", "--model", merged.toString(), "--ids", "97,97,97")[1]);
+        assertEquals("[1,1,2]", mergedLogits.get("shape").toString());
+        for (int i = 0; i < 2; i++) {
+            assertEquals(unmergedLogits.get("data").get(i).asDouble(), mergedLogits.get("data").get(i).asDouble(), 1e-5);
+        }
+    }
+
+    @Test
     void causalLmTrainsAndEvaluates(@TempDir Path dir) throws Exception {
         Gpt2Config config = Gpt2Config.builder().vocabSize(256).nPositions(32).nEmbd(16).nLayer(1).nHead(2).dropout(0.0).build();
         Path base = dir.resolve("base");

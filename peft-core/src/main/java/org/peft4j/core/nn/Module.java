@@ -56,7 +56,8 @@ public abstract class Module {
         return slot.get();
     }
 
-    private List<String> attachedNames() {
+    /** Names of the children added with {@link #attach} (input hooks and the like, which belong to methods). */
+    public final List<String> attachedNames() {
         List<String> names = new ArrayList<>();
         slots.forEach((n, s) -> {
             if (s.type() == Module.class) {

@@ -167,6 +167,18 @@ public final class ParamRegistry {
     }
 
     /**
+     * The model's own params by path: every param except those under children added with
+     * {@link Module#attach} (input hooks of prompt methods, which are saved with their adapter). This is
+     * what an HF checkpoint of the model holds, merged adapters and trained head copies included.
+     */
+    public Map<String, INDArray> modelState() {
+        List<String> attachedPrefixes = new ArrayList<>();
+        ModuleTree.modules(root).forEach((path, module) -> module.attachedNames()
+                .forEach(name -> attachedPrefixes.add((path.isEmpty() ? name : path + "." + name) + ".")));
+        return export(np -> attachedPrefixes.stream().noneMatch(np.path()::startsWith));
+    }
+
+    /**
      * Copies tensors into the params with the same paths. Shapes must match exactly. With {@code strict},
      * a missing or unexpected path is an error; otherwise the report lists them.
      */

@@ -18,7 +18,6 @@ import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
-import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
 /**
@@ -137,7 +136,7 @@ public final class BertForSequenceClassification extends Module implements Seque
     /** Every param of the pretrained model and its classifier by HF path (params that methods attach are not included). */
     @Override
     public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).export(np -> Param.BASE_OWNER.equals(np.param().owner()));
+        return new ParamRegistry(this).modelState();
     }
 
     @Override

@@ -14,7 +14,6 @@ import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
-import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
 /**
@@ -85,7 +84,7 @@ public final class BertForTokenClassification extends Module implements TokenCla
     /** Every param of the pretrained model and its classifier by HF path (params that methods attach are not included). */
     @Override
     public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).export(np -> Param.BASE_OWNER.equals(np.param().owner()));
+        return new ParamRegistry(this).modelState();
     }
 
     @Override

@@ -130,7 +130,7 @@ public final class BertModel extends Module implements TextEncoder {
     /** Every param of the pretrained model by its HF path (params that methods attach are not included). */
     @Override
     public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).export(np -> Param.BASE_OWNER.equals(np.param().owner()));
+        return new ParamRegistry(this).modelState();
     }
 
     /** The {@code embeddings} submodule. */

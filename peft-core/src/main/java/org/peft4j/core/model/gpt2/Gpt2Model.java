@@ -185,10 +185,10 @@ public final class Gpt2Model extends Module implements CausalLm {
         return config.toHfJson();
     }
 
-    /** Every param by its path; the tied {@code lm_head.weight} is the wte param, listed once as HF saves it. */
+    /** Every param by its path (not those of attached input hooks); the tied {@code lm_head.weight} is the wte param, listed once as HF saves it. */
     @Override
     public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).export(np -> true);
+        return new ParamRegistry(this).modelState();
     }
 
     /** The token embedding param {@code transformer.wte.weight}. */

@@ -182,10 +182,10 @@ public final class LlamaModel extends Module implements CausalLm {
         return config.toHfJson();
     }
 
-    /** Every param by its path; a tied {@code lm_head.weight} is the embedding param, listed once as HF saves it. */
+    /** Every param by its path (not those of attached input hooks); a tied {@code lm_head.weight} is the embedding param, listed once as HF saves it. */
     @Override
     public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).export(np -> true);
+        return new ParamRegistry(this).modelState();
     }
 
     /** The token embedding param {@code model.embed_tokens.weight}. */
