@@ -241,7 +241,10 @@ public final class CpuKernels implements Kernels {
                 for (int i = 0; i < len; i++) {
                     float xi = v[i];
                     float u = c * (xi + a * xi * xi * xi);
-                    g[i] *= 0.5f * (1f + FastMath.tanh(u)) + 0.5f * xi * FastMath.sech2(u) * c * (1f + 3f * a * xi * xi);
+                    float t = FastMath.tanh(u);
+                    // 1 − t² is exact enough while t is far from ±1; beyond, it cancels and sech² needs its own exp
+                    float sech2 = Math.abs(u) < 2.5f ? (1f - t) * (1f + t) : FastMath.sech2(u);
+                    g[i] *= 0.5f * (1f + t) + 0.5f * xi * sech2 * c * (1f + 3f * a * xi * xi);
                 }
                 break;
             }
