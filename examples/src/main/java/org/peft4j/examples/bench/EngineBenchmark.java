@@ -19,6 +19,10 @@ import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.param.ParamRegistry.NamedParam;
 import org.peft4j.core.train.Optimizer;
+import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.tuner.PeftModel;
+import org.peft4j.core.tuner.TaskType;
+import org.peft4j.lora.LoraConfig;
 
 /**
  * Times training steps (forward, backward, Adam) of the issue's GPT config under several freezing
@@ -32,7 +36,9 @@ public final class EngineBenchmark {
         /** Every param trainable. */
         FULL,
         /** Everything frozen except the last transformer block. */
-        LAST_BLOCK
+        LAST_BLOCK,
+        /** LoRA r 8, alpha 16 on every block's c_attn; the base frozen. */
+        LORA
     }
 
     /** Shape of the benchmark. */
@@ -100,7 +106,7 @@ public final class EngineBenchmark {
     private static final class Bench {
         final Setup setup;
         final Gpt2Model model;
-        final CausalLmTask task;
+        final TrainableTask<TokenBatch> task;
         final List<NamedParam> trainable;
         final Optimizer optimizer = new Optimizer(new Adam(1e-4), 0.0, np -> false);
         final String workspaceName;   // the trainer's name for a micro-batch's workspace
@@ -124,12 +130,18 @@ public final class EngineBenchmark {
             this.setup = setup;
             this.model = Gpt2Model.random(config, 1, DataType.FLOAT, spec.kernels());
             ParamRegistry registry = new ParamRegistry(model);
-            if (setup == Setup.FULL) {
-                registry.unfreezeAll();
-            } else {
-                registry.unfreezeMatching(java.util.regex.Pattern.compile("transformer\\.h\\." + (config.nLayer() - 1) + "\\..*"));
+            CausalLmTask causal = new CausalLmTask(model);
+            TrainableTask<TokenBatch> trainable = causal;
+            switch (setup) {
+                case FULL -> registry.unfreezeAll();
+                case LAST_BLOCK -> registry.unfreezeMatching(java.util.regex.Pattern.compile("transformer\\.h\\." + (config.nLayer() - 1) + "\\..*"));
+                case LORA -> {
+                    LoraConfig lora = LoraConfig.builder().r(8).loraAlpha(16).targetModules("c_attn").taskType(TaskType.CAUSAL_LM).build();
+                    trainable = PeftModel.builder(model).adapter("default", lora).seed(1).build().trainableTask(causal);
+                }
+                default -> throw new IllegalArgumentException("unknown setup " + setup);
             }
-            this.task = new CausalLmTask(model);
+            this.task = trainable;
             this.trainable = registry.trainable();
             this.workspaceName = Workspaces.TRAIN;
         }

@@ -25,8 +25,8 @@ public final class BenchCommand extends CliCommand {
 
     /** {@code peft4j bench engine}: full fine-tuning against a frozen base with only the last block trainable. */
     @Command(name = "engine", sortOptions = false, showDefaultValues = true,
-            description = {"Time training steps (forward, backward, Adam) of a GPT-2 style decoder: every param trainable",
-                "against everything frozen but the last block. The setups alternate round by round.",
+            description = {"Time training steps (forward, backward, Adam) of a GPT-2 style decoder: every param trainable,",
+                "everything frozen but the last block, and LoRA r 8 on c_attn. The setups alternate round by round.",
                 "Prints a Markdown table, then one JSON line per setup."})
     public static final class Engine extends CliCommand {
         @Option(names = "--vocab", defaultValue = "256", description = "Vocabulary size.")
@@ -79,7 +79,7 @@ public final class BenchCommand extends CliCommand {
                 throw usageError("--kernels: " + e.getMessage());
             }
             Spec s = new Spec(vocab, hidden, layers, heads, seqLen, batch, warmup, steps, rounds, choice);
-            List<Result> results = EngineBenchmark.run(s, Setup.FULL, Setup.LAST_BLOCK);
+            List<Result> results = EngineBenchmark.run(s, Setup.FULL, Setup.LAST_BLOCK, Setup.LORA);
             out().printf(Locale.ROOT, "GPT-2 style decoder: vocab %d, hidden %d, %d layers, %d heads, seq %d, batch %d, Adam; kernels %s on %s%n",
                     vocab, hidden, layers, heads, seqLen, batch, choice.resolve().name(), backend());
             out().print(EngineBenchmark.table(results));
