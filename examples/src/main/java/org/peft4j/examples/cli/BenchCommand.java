@@ -6,8 +6,8 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.examples.bench.EngineBenchmark;
 import org.peft4j.examples.bench.EngineBenchmark.Result;
-import org.peft4j.examples.bench.EngineBenchmark.Setup;
-import org.peft4j.examples.bench.EngineBenchmark.Spec;
+import org.peft4j.examples.bench.Workload.Setup;
+import org.peft4j.examples.bench.Workload.Spec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench",
         description = {"Measure speed and memory. Timings belong in docs/benchmarks.md with the command and the machine,",
             "never in tests."},
-        subcommands = {BenchCommand.Engine.class})
+        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class})
 public final class BenchCommand extends CliCommand {
     @Override
     public Integer call() {
@@ -86,17 +86,90 @@ public final class BenchCommand extends CliCommand {
             for (Result r : results) {
                 out().printf(Locale.ROOT, "{\"setup\":\"%s\",\"median_step_ms\":%.2f,\"trainable_params\":%d,\"params\":%d,"
                         + "\"nd4j_bytes\":%d,\"activation_bytes\":%d,\"steps_timed\":%d}%n",
-                        r.setup().name().toLowerCase(Locale.ROOT), r.medianMs(), r.trainableParams(), r.totalParams(), r.totalBytes(),
-                        r.workspaceBytes(), r.stepMs().length);
+                        r.setup().name().toLowerCase(Locale.ROOT), r.timing().medianMs(), r.timing().trainableParams(), r.timing().totalParams(),
+                        r.timing().totalBytes(), r.timing().workspaceBytes(), r.timing().stepMs().length);
             }
             out().flush();
             return Peft4jCli.EXIT_OK;
         }
 
-        private static String backend() {
+        static String backend() {
             String extension = System.getProperty("org.bytedeco.javacpp.platform.extension", "");
             return KernelChoice.backendName() + (extension.isEmpty() ? "" : " (" + extension + ")") + ", "
                     + Nd4j.getEnvironment().maxThreads() + " threads";
+        }
+    }
+
+    /** {@code peft4j bench compare}: peft4j against the PyTorch reference, side by side in one run. */
+    @Command(name = "compare", sortOptions = false, showDefaultValues = true,
+            description = {"Time training steps of peft4j and of benchmarks/pytorch/step_bench.py on the same models (gpt: vocab 256,",
+                "d 256, 4 layers, seq 128, batch 8; bert: the shape of all-MiniLM-L6-v2, seq 128, batch 16) and setups (full",
+                "fine-tuning, LoRA r 8 on the attention projections), alternating round by round; then the forward pass with a",
+                "merged LoRA adapter against the base model's. Needs Debian's python3-torch and libopenblas0-pthread."})
+    public static final class Compare extends CliCommand {
+        @Option(names = "--models", split = ",", defaultValue = "gpt,bert", description = "Models: gpt, bert.")
+        java.util.List<String> models;
+
+        @Option(names = "--setups", split = ",", defaultValue = "full,lora", description = "Setups: full, lora.")
+        java.util.List<String> setups;
+
+        @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps before the first round.")
+        int warmup;
+
+        @Option(names = "--steps", defaultValue = "10", description = "Timed steps per round.")
+        int steps;
+
+        @Option(names = "--rounds", defaultValue = "3", description = "Rounds; each runs peft4j, then PyTorch.")
+        int rounds;
+
+        @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "The Python with torch.")
+        java.nio.file.Path python;
+
+        @Option(names = "--script", defaultValue = "benchmarks/pytorch/step_bench.py", description = "The PyTorch reference.")
+        java.nio.file.Path script;
+
+        @Option(names = "--threads", defaultValue = "2", description = "PyTorch's threads.")
+        int threads;
+
+        @Override
+        public Integer call() {
+            if (warmup < 0 || steps <= 0 || rounds <= 0 || threads <= 0) {
+                throw usageError("--warmup must be >= 0 and --steps, --rounds, --threads > 0");
+            }
+            if (!java.nio.file.Files.isRegularFile(script)) {
+                throw usageError("--script: no such file: " + script + " (run from the repository root)");
+            }
+            java.util.List<org.peft4j.examples.bench.Workload.Setup> parsed = new java.util.ArrayList<>();
+            for (String s : setups) {
+                switch (s) {
+                    case "full" -> parsed.add(Setup.FULL);
+                    case "lora" -> parsed.add(Setup.LORA);
+                    default -> throw usageError("--setups: unknown setup '" + s + "'; allowed: full, lora");
+                }
+            }
+            for (String m : models) {
+                if (!m.equals("gpt") && !m.equals("bert")) {
+                    throw usageError("--models: unknown model '" + m + "'; allowed: gpt, bert");
+                }
+            }
+            var reference = new org.peft4j.examples.bench.CompareBenchmark.Reference(python, script, threads);
+            var rows = org.peft4j.examples.bench.CompareBenchmark.steps(models, parsed, warmup, steps, rounds, reference);
+            out().printf(Locale.ROOT, "peft4j (%s, ND4J on %s) against PyTorch (%d threads), %d rounds of %d steps%n",
+                    KernelChoice.AUTO.resolve().name(), Engine.backend(), threads, rounds, steps);
+            out().print(org.peft4j.examples.bench.CompareBenchmark.table(rows));
+            out().println();
+            out().println("| model | base forward (ms) | unmerged LoRA | merged LoRA | merged / base |");
+            out().println("|---|---:|---:|---:|---:|");
+            for (String m : models) {
+                var f = org.peft4j.examples.bench.CompareBenchmark.mergedForward(m, warmup, steps, rounds);
+                out().printf(Locale.ROOT, "| %s | %.1f | %.1f | %.1f | %.3f |%n", m, f.baseMs(), f.unmergedMs(), f.mergedMs(), f.mergedMs() / f.baseMs());
+            }
+            for (var r : rows) {
+                out().printf(Locale.ROOT, "{\"model\":\"%s\",\"setup\":\"%s\",\"peft4j_ms\":%.2f,\"pytorch_ms\":%.2f,\"ratio\":%.3f}%n",
+                        r.model(), r.setup().label(), r.peft4jMs(), r.pytorchMs(), r.ratio());
+            }
+            out().flush();
+            return Peft4jCli.EXIT_OK;
         }
     }
 }
