@@ -50,25 +50,27 @@ public final class CpuKernels implements Kernels {
         float[] y = scratch.get(3, (long) n * d);
         float[] means = scratch.get(4, n);
         float[] rstds = scratch.get(5, n);
-        for (int r = 0; r < n; r++) {
-            int o = r * d;
-            double sum = 0;
-            for (int j = 0; j < d; j++) {
-                sum += xs[o + j];
+        Parallel.rows(n, d, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * d;
+                double sum = 0;
+                for (int j = 0; j < d; j++) {
+                    sum += xs[o + j];
+                }
+                float mean = (float) (sum / d);
+                double sq = 0;
+                for (int j = 0; j < d; j++) {
+                    float c = xs[o + j] - mean;
+                    sq += c * c;
+                }
+                float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
+                for (int j = 0; j < d; j++) {
+                    y[o + j] = (xs[o + j] - mean) * rstd * g[j] + b[j];
+                }
+                means[r] = mean;
+                rstds[r] = rstd;
             }
-            float mean = (float) (sum / d);
-            double sq = 0;
-            for (int j = 0; j < d; j++) {
-                float c = xs[o + j] - mean;
-                sq += c * c;
-            }
-            float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
-            for (int j = 0; j < d; j++) {
-                y[o + j] = (xs[o + j] - mean) * rstd * g[j] + b[j];
-            }
-            means[r] = mean;
-            rstds[r] = rstd;
-        }
+        });
         return new NormOutput(HostArrays.create(y, n, d), HostArrays.create(means, n, 1), HostArrays.create(rstds, n, 1));
     }
 
@@ -92,18 +94,20 @@ public final class CpuKernels implements Kernels {
         float[] g = read(gamma, 1);
         float[] y = scratch.get(2, (long) n * d);
         float[] rstds = scratch.get(3, n);
-        for (int r = 0; r < n; r++) {
-            int o = r * d;
-            double sq = 0;
-            for (int j = 0; j < d; j++) {
-                sq += xs[o + j] * xs[o + j];
+        Parallel.rows(n, d, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * d;
+                double sq = 0;
+                for (int j = 0; j < d; j++) {
+                    sq += xs[o + j] * xs[o + j];
+                }
+                float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
+                for (int j = 0; j < d; j++) {
+                    y[o + j] = xs[o + j] * rstd * g[j];
+                }
+                rstds[r] = rstd;
             }
-            float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
-            for (int j = 0; j < d; j++) {
-                y[o + j] = xs[o + j] * rstd * g[j];
-            }
-            rstds[r] = rstd;
-        }
+        });
         return new NormOutput(HostArrays.create(y, n, d), null, HostArrays.create(rstds, n, 1));
     }
 
@@ -117,7 +121,8 @@ public final class CpuKernels implements Kernels {
 
     /**
      * Shared backward of LayerNorm (mean given) and RMSNorm (mean null):
-     * dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), where RMSNorm has no mean(dx̂) term.
+     * dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), where RMSNorm has no mean(dx̂) term. Rows are split over
+     * tasks; each task sums its own dγ and dβ, added up at the end.
      */
     private INDArray normBackward(INDArray dy, INDArray x, INDArray gamma, INDArray mean, INDArray rstd, INDArray dGamma, INDArray dBeta) {
         int n = (int) x.rows();
@@ -128,45 +133,57 @@ public final class CpuKernels implements Kernels {
         float[] means = mean == null ? null : read(mean, 3);
         float[] rstds = read(rstd, 4);
         float[] dx = scratch.get(5, (long) n * d);
-        float[] dg = dGamma == null ? null : new float[d];
-        float[] db = dBeta == null ? null : new float[d];
-        float[] xhat = new float[d];
-        float[] dxhat = new float[d];
-        for (int r = 0; r < n; r++) {
-            int o = r * d;
-            float mu = means == null ? 0f : means[r];
-            float rs = rstds[r];
-            double sumDxhat = 0;
-            double sumDxhatXhat = 0;
-            for (int j = 0; j < d; j++) {
-                xhat[j] = (xs[o + j] - mu) * rs;
-                dxhat[j] = dys[o + j] * g[j];
-                sumDxhat += dxhat[j];
-                sumDxhatXhat += dxhat[j] * xhat[j];
-            }
-            float meanDxhat = means == null ? 0f : (float) (sumDxhat / d);
-            float meanDxhatXhat = (float) (sumDxhatXhat / d);
-            for (int j = 0; j < d; j++) {
-                dx[o + j] = rs * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
-            }
-            if (dg != null) {
+        int tasks = Parallel.tasks(n, d);
+        float[][] dgParts = new float[tasks][dGamma == null ? 0 : d];
+        float[][] dbParts = new float[tasks][dBeta == null ? 0 : d];
+        Parallel.tasks(tasks, n, (task, from, to) -> {
+            float[] dg = dgParts[task];
+            float[] db = dbParts[task];
+            float[] xhat = new float[d];
+            float[] dxhat = new float[d];
+            for (int r = from; r < to; r++) {
+                int o = r * d;
+                float mu = means == null ? 0f : means[r];
+                float rs = rstds[r];
+                double sumDxhat = 0;
+                double sumDxhatXhat = 0;
                 for (int j = 0; j < d; j++) {
+                    xhat[j] = (xs[o + j] - mu) * rs;
+                    dxhat[j] = dys[o + j] * g[j];
+                    sumDxhat += dxhat[j];
+                    sumDxhatXhat += dxhat[j] * xhat[j];
+                }
+                float meanDxhat = means == null ? 0f : (float) (sumDxhat / d);
+                float meanDxhatXhat = (float) (sumDxhatXhat / d);
+                for (int j = 0; j < d; j++) {
+                    dx[o + j] = rs * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
+                }
+                for (int j = 0; j < dg.length; j++) {
                     dg[j] += dys[o + j] * xhat[j];
                 }
-            }
-            if (db != null) {
-                for (int j = 0; j < d; j++) {
+                for (int j = 0; j < db.length; j++) {
                     db[j] += dys[o + j];
                 }
             }
+        });
+        if (dGamma != null) {
+            addInto(dGamma, sumParts(dgParts));
         }
-        if (dg != null) {
-            addInto(dGamma, dg);
-        }
-        if (db != null) {
-            addInto(dBeta, db);
+        if (dBeta != null) {
+            addInto(dBeta, sumParts(dbParts));
         }
         return HostArrays.create(dx, n, d);
+    }
+
+    /** The element-wise sum of equal-length arrays. */
+    private static float[] sumParts(float[][] parts) {
+        float[] out = parts[0].clone();
+        for (int p = 1; p < parts.length; p++) {
+            for (int j = 0; j < out.length; j++) {
+                out[j] += parts[p][j];
+            }
+        }
+        return out;
     }
 
     private static void addInto(INDArray target, float[] delta) {
@@ -185,37 +202,42 @@ public final class CpuKernels implements Kernels {
         }
         int len = (int) x.length();
         float[] v = read(x, 0);
+        Parallel.rows(len, 1, (from, to) -> activateRange(fn, v, from, to));
+        return HostArrays.create(v, x.shape());
+    }
+
+    /** v[i] = f(v[i]) for i in [from, to). */
+    private static void activateRange(Activation fn, float[] v, int from, int to) {
         switch (fn) {
             case GELU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     v[i] = 0.5f * v[i] * (1f + FastMath.erf(v[i] * FastMath.INV_SQRT2));
                 }
                 break;
             case GELU_TANH:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     float u = (float) Nd4jKernels.GELU_TANH_C * (v[i] + (float) Nd4jKernels.GELU_TANH_A * v[i] * v[i] * v[i]);
                     v[i] = 0.5f * v[i] * (1f + FastMath.tanh(u));
                 }
                 break;
             case SILU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     v[i] = v[i] * FastMath.sigmoid(v[i]);
                 }
                 break;
             case RELU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     v[i] = v[i] > 0f ? v[i] : 0f;
                 }
                 break;
             case TANH:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     v[i] = FastMath.tanh(v[i]);
                 }
                 break;
             default:
                 throw new IllegalArgumentException("unsupported activation " + fn);
         }
-        return HostArrays.create(v, x.shape());
     }
 
     @Override
@@ -226,9 +248,15 @@ public final class CpuKernels implements Kernels {
         int len = (int) x.length();
         float[] v = read(x, 0);
         float[] g = read(dy, 1);
+        Parallel.rows(len, 1, (from, to) -> activateBackwardRange(fn, v, g, from, to));
+        return HostArrays.create(g, x.shape());
+    }
+
+    /** g[i] *= f'(v[i]) for i in [from, to). */
+    private static void activateBackwardRange(Activation fn, float[] v, float[] g, int from, int to) {
         switch (fn) {
             case GELU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     float xi = v[i];
                     float cdf = 0.5f * (1f + FastMath.erf(xi * FastMath.INV_SQRT2));
                     float pdf = FastMath.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
@@ -238,7 +266,7 @@ public final class CpuKernels implements Kernels {
             case GELU_TANH: {
                 float c = (float) Nd4jKernels.GELU_TANH_C;
                 float a = (float) Nd4jKernels.GELU_TANH_A;
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     float xi = v[i];
                     float u = c * (xi + a * xi * xi * xi);
                     float t = FastMath.tanh(u);
@@ -249,25 +277,24 @@ public final class CpuKernels implements Kernels {
                 break;
             }
             case SILU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     float s = FastMath.sigmoid(v[i]);
                     g[i] *= s * (1f + v[i] * (1f - s));
                 }
                 break;
             case RELU:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     g[i] = v[i] > 0f ? g[i] : 0f;
                 }
                 break;
             case TANH:
-                for (int i = 0; i < len; i++) {
+                for (int i = from; i < to; i++) {
                     g[i] *= FastMath.sech2(v[i]);
                 }
                 break;
             default:
                 throw new IllegalArgumentException("unsupported activation " + fn);
         }
-        return HostArrays.create(g, x.shape());
     }
 
     // ---------------------------------------------------------------- reductions and data movement
@@ -339,10 +366,12 @@ public final class CpuKernels implements Kernels {
         int q = (int) scores.size(1);
         int k = (int) scores.size(2);
         float[] s = read(scores, 0);
-        for (int bh = 0; bh < rows; bh++) {
-            int b = bh / mask.heads();
-            for (int i = 0; i < q; i++) {
-                int o = (bh * q + i) * k;
+        // one task row = one query of one head: [bh, i] → offset (bh·q + i)·k
+        Parallel.rows(rows * q, k, (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int b = row / q / mask.heads();
+                int i = row % q;
+                int o = row * k;
                 float max = Float.NEGATIVE_INFINITY;
                 int visible = 0;
                 for (int j = 0; j < k; j++) {
@@ -370,7 +399,7 @@ public final class CpuKernels implements Kernels {
                     s[o + j] *= inv;
                 }
             }
-        }
+        });
         HostArrays.buffer(scores).put(0, s, 0, rows * q * k);
         return scores;
     }
@@ -384,16 +413,18 @@ public final class CpuKernels implements Kernels {
         int k = (int) probs.size(probs.rank() - 1);
         float[] p = read(probs, 0);
         float[] dp = read(dProbs, 1);
-        for (int o = 0; o < len; o += k) {
-            double dot = 0;
-            for (int j = 0; j < k; j++) {
-                dot += dp[o + j] * p[o + j];
+        Parallel.rows(len / k, k, (from, to) -> {
+            for (int o = from * k; o < to * k; o += k) {
+                double dot = 0;
+                for (int j = 0; j < k; j++) {
+                    dot += dp[o + j] * p[o + j];
+                }
+                float fdot = (float) dot;
+                for (int j = 0; j < k; j++) {
+                    dp[o + j] = p[o + j] * (dp[o + j] - fdot);
+                }
             }
-            float fdot = (float) dot;
-            for (int j = 0; j < k; j++) {
-                dp[o + j] = p[o + j] * (dp[o + j] - fdot);
-            }
-        }
+        });
         return HostArrays.create(dp, probs.shape());
     }
 
@@ -436,34 +467,43 @@ public final class CpuKernels implements Kernels {
         Nd4jKernels.checkLabels(labels, n, vocab, ignoreIndex);
         float[] z = read(logits, 0);
         float scale = (float) gradScale;
+        int tasks = Parallel.tasks(n, vocab);
+        double[] lossParts = new double[tasks];
+        int[] countParts = new int[tasks];
+        Parallel.tasks(tasks, n, (task, from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * vocab;
+                if (labels[r] == ignoreIndex) {
+                    if (withGrad) {
+                        Arrays.fill(z, o, o + vocab, 0f);
+                    }
+                    continue;
+                }
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < vocab; j++) {
+                    max = Math.max(max, z[o + j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < vocab; j++) {
+                    sum += FastMath.exp(z[o + j] - max);
+                }
+                double logSumExp = max + Math.log(sum);
+                lossParts[task] += logSumExp - z[o + labels[r]];
+                countParts[task]++;
+                if (withGrad) {
+                    float lse = (float) logSumExp;
+                    for (int j = 0; j < vocab; j++) {
+                        z[o + j] = FastMath.exp(z[o + j] - lse) * scale;
+                    }
+                    z[o + labels[r]] -= scale;
+                }
+            }
+        });
         double lossSum = 0;
         int count = 0;
-        for (int r = 0; r < n; r++) {
-            int o = r * vocab;
-            if (labels[r] == ignoreIndex) {
-                if (withGrad) {
-                    Arrays.fill(z, o, o + vocab, 0f);
-                }
-                continue;
-            }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < vocab; j++) {
-                max = Math.max(max, z[o + j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < vocab; j++) {
-                sum += FastMath.exp(z[o + j] - max);
-            }
-            double logSumExp = max + Math.log(sum);
-            lossSum += logSumExp - z[o + labels[r]];
-            count++;
-            if (withGrad) {
-                float lse = (float) logSumExp;
-                for (int j = 0; j < vocab; j++) {
-                    z[o + j] = FastMath.exp(z[o + j] - lse) * scale;
-                }
-                z[o + labels[r]] -= scale;
-            }
+        for (int t = 0; t < tasks; t++) {            // in task order, so the sum is the same on every run
+            lossSum += lossParts[t];
+            count += countParts[t];
         }
         return new CrossEntropyOutput(lossSum, count, withGrad ? HostArrays.create(z, n, vocab) : null);
     }
