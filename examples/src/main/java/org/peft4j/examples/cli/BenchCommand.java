@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench",
         description = {"Measure speed and memory. Timings belong in docs/benchmarks.md with the command and the machine,",
             "never in tests."},
-        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class})
+        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class})
 public final class BenchCommand extends CliCommand {
     @Override
     public Integer call() {
@@ -167,6 +167,61 @@ public final class BenchCommand extends CliCommand {
             for (var r : rows) {
                 out().printf(Locale.ROOT, "{\"model\":\"%s\",\"setup\":\"%s\",\"peft4j_ms\":%.2f,\"pytorch_ms\":%.2f,\"ratio\":%.3f}%n",
                         r.model(), r.setup().label(), r.peft4jMs(), r.pytorchMs(), r.ratio());
+            }
+            out().flush();
+            return Peft4jCli.EXIT_OK;
+        }
+    }
+
+    /** {@code peft4j bench profile}: where the time of a training step goes. */
+    @Command(name = "profile", sortOptions = false, showDefaultValues = true,
+            description = {"Profile training steps with the JDK's flight recorder and print where the time goes: GEMM, the optimizer,",
+                "peft4j's CPU kernels, other ND4J ops, other Java code. Models and setups as in 'bench compare'."})
+    public static final class Profile extends CliCommand {
+        @Option(names = "--model", defaultValue = "gpt", description = "gpt or bert.")
+        String model;
+
+        @Option(names = "--setup", defaultValue = "full", description = "full, last-block or lora.")
+        String setup;
+
+        @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps first.")
+        int warmup;
+
+        @Option(names = "--steps", defaultValue = "20", description = "Profiled steps.")
+        int steps;
+
+        @Option(names = "--kernels", defaultValue = "auto", description = "auto, portable or cpu.")
+        String kernels;
+
+        @Override
+        public Integer call() {
+            Setup parsed = switch (setup) {
+                case "full" -> Setup.FULL;
+                case "last-block" -> Setup.LAST_BLOCK;
+                case "lora" -> Setup.LORA;
+                default -> throw usageError("--setup must be full, last-block or lora, got '" + setup + "'");
+            };
+            if (warmup < 0 || steps <= 0) {
+                throw usageError("--warmup must be >= 0 and --steps > 0");
+            }
+            KernelChoice choice;
+            try {
+                choice = KernelChoice.parse(kernels);
+            } catch (IllegalArgumentException e) {
+                throw usageError("--kernels: " + e.getMessage());
+            }
+            Spec base = switch (model) {
+                case "gpt" -> Spec.gptStandard();
+                case "bert" -> Spec.bertStandard();
+                default -> throw usageError("--model must be gpt or bert, got '" + model + "'");
+            };
+            Spec spec = new Spec(base.vocab(), base.hidden(), base.layers(), base.heads(), base.seqLen(), base.batch(), warmup, steps, 1, choice);
+            try (org.peft4j.examples.bench.StepTimer timer = new org.peft4j.examples.bench.StepTimer(
+                    () -> model.equals("gpt") ? org.peft4j.examples.bench.Workload.gpt(spec, parsed) : org.peft4j.examples.bench.Workload.bert(spec, parsed))) {
+                var counts = org.peft4j.examples.bench.StepProfile.profile(timer, warmup, steps);
+                out().printf(Locale.ROOT, "%s, %s, %d steps, median %.1f ms; kernels %s on %s%n", model, setup, steps, timer.result().medianMs(),
+                        choice.resolve().name(), Engine.backend());
+                out().print(org.peft4j.examples.bench.StepProfile.table(counts));
             }
             out().flush();
             return Peft4jCli.EXIT_OK;
