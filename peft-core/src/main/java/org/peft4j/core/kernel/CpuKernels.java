@@ -15,10 +15,22 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class CpuKernels implements Kernels {
     private final Nd4jKernels portable = new Nd4jKernels();
     private final Scratch scratch = new Scratch();
+    private final RowMath math;
 
+    /** The CPU kernels with SIMD inner loops when the JVM has the Vector API module, plain loops otherwise. */
+    public CpuKernels() {
+        this(RowMath.best());
+    }
+
+    /** The CPU kernels with the given inner loops (tests compare the two). */
+    CpuKernels(RowMath math) {
+        this.math = math;
+    }
+
+    /** "cpu" and the inner loops, e.g. "cpu (vector(16 lanes))". */
     @Override
     public String name() {
-        return "cpu";
+        return "cpu (" + math.name() + ")";
     }
 
     private static boolean fast(INDArray... xs) {
@@ -51,24 +63,11 @@ public final class CpuKernels implements Kernels {
         float[] means = scratch.get(4, n);
         float[] rstds = scratch.get(5, n);
         Parallel.rows(n, d, (from, to) -> {
+            float[] stats = new float[2];
             for (int r = from; r < to; r++) {
-                int o = r * d;
-                double sum = 0;
-                for (int j = 0; j < d; j++) {
-                    sum += xs[o + j];
-                }
-                float mean = (float) (sum / d);
-                double sq = 0;
-                for (int j = 0; j < d; j++) {
-                    float c = xs[o + j] - mean;
-                    sq += c * c;
-                }
-                float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
-                for (int j = 0; j < d; j++) {
-                    y[o + j] = (xs[o + j] - mean) * rstd * g[j] + b[j];
-                }
-                means[r] = mean;
-                rstds[r] = rstd;
+                math.normRow(xs, r * d, d, g, b, eps, true, y, stats);
+                means[r] = stats[0];
+                rstds[r] = stats[1];
             }
         });
         return new NormOutput(HostArrays.create(y, n, d), HostArrays.create(means, n, 1), HostArrays.create(rstds, n, 1));
@@ -95,17 +94,10 @@ public final class CpuKernels implements Kernels {
         float[] y = scratch.get(2, (long) n * d);
         float[] rstds = scratch.get(3, n);
         Parallel.rows(n, d, (from, to) -> {
+            float[] stats = new float[2];
             for (int r = from; r < to; r++) {
-                int o = r * d;
-                double sq = 0;
-                for (int j = 0; j < d; j++) {
-                    sq += xs[o + j] * xs[o + j];
-                }
-                float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
-                for (int j = 0; j < d; j++) {
-                    y[o + j] = xs[o + j] * rstd * g[j];
-                }
-                rstds[r] = rstd;
+                math.normRow(xs, r * d, d, g, null, eps, false, y, stats);
+                rstds[r] = stats[1];
             }
         });
         return new NormOutput(HostArrays.create(y, n, d), null, HostArrays.create(rstds, n, 1));
@@ -137,33 +129,12 @@ public final class CpuKernels implements Kernels {
         float[][] dgParts = new float[tasks][dGamma == null ? 0 : d];
         float[][] dbParts = new float[tasks][dBeta == null ? 0 : d];
         Parallel.tasks(tasks, n, (task, from, to) -> {
-            float[] dg = dgParts[task];
-            float[] db = dbParts[task];
+            float[] dg = dGamma == null ? null : dgParts[task];
+            float[] db = dBeta == null ? null : dbParts[task];
             float[] xhat = new float[d];
             float[] dxhat = new float[d];
             for (int r = from; r < to; r++) {
-                int o = r * d;
-                float mu = means == null ? 0f : means[r];
-                float rs = rstds[r];
-                double sumDxhat = 0;
-                double sumDxhatXhat = 0;
-                for (int j = 0; j < d; j++) {
-                    xhat[j] = (xs[o + j] - mu) * rs;
-                    dxhat[j] = dys[o + j] * g[j];
-                    sumDxhat += dxhat[j];
-                    sumDxhatXhat += dxhat[j] * xhat[j];
-                }
-                float meanDxhat = means == null ? 0f : (float) (sumDxhat / d);
-                float meanDxhatXhat = (float) (sumDxhatXhat / d);
-                for (int j = 0; j < d; j++) {
-                    dx[o + j] = rs * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
-                }
-                for (int j = 0; j < dg.length; j++) {
-                    dg[j] += dys[o + j] * xhat[j];
-                }
-                for (int j = 0; j < db.length; j++) {
-                    db[j] += dys[o + j];
-                }
+                math.normBackwardRow(dys, xs, r * d, d, g, means == null ? 0f : means[r], rstds[r], means != null, dx, dg, db, xhat, dxhat);
             }
         });
         if (dGamma != null) {
@@ -202,42 +173,8 @@ public final class CpuKernels implements Kernels {
         }
         int len = (int) x.length();
         float[] v = read(x, 0);
-        Parallel.rows(len, 1, (from, to) -> activateRange(fn, v, from, to));
+        Parallel.rows(len, 1, (from, to) -> math.activate(fn, v, from, to));
         return HostArrays.create(v, x.shape());
-    }
-
-    /** v[i] = f(v[i]) for i in [from, to). */
-    private static void activateRange(Activation fn, float[] v, int from, int to) {
-        switch (fn) {
-            case GELU:
-                for (int i = from; i < to; i++) {
-                    v[i] = 0.5f * v[i] * (1f + FastMath.erf(v[i] * FastMath.INV_SQRT2));
-                }
-                break;
-            case GELU_TANH:
-                for (int i = from; i < to; i++) {
-                    float u = (float) Nd4jKernels.GELU_TANH_C * (v[i] + (float) Nd4jKernels.GELU_TANH_A * v[i] * v[i] * v[i]);
-                    v[i] = 0.5f * v[i] * (1f + FastMath.tanh(u));
-                }
-                break;
-            case SILU:
-                for (int i = from; i < to; i++) {
-                    v[i] = v[i] * FastMath.sigmoid(v[i]);
-                }
-                break;
-            case RELU:
-                for (int i = from; i < to; i++) {
-                    v[i] = v[i] > 0f ? v[i] : 0f;
-                }
-                break;
-            case TANH:
-                for (int i = from; i < to; i++) {
-                    v[i] = FastMath.tanh(v[i]);
-                }
-                break;
-            default:
-                throw new IllegalArgumentException("unsupported activation " + fn);
-        }
     }
 
     @Override
@@ -248,53 +185,8 @@ public final class CpuKernels implements Kernels {
         int len = (int) x.length();
         float[] v = read(x, 0);
         float[] g = read(dy, 1);
-        Parallel.rows(len, 1, (from, to) -> activateBackwardRange(fn, v, g, from, to));
+        Parallel.rows(len, 1, (from, to) -> math.activateBackward(fn, v, g, from, to));
         return HostArrays.create(g, x.shape());
-    }
-
-    /** g[i] *= f'(v[i]) for i in [from, to). */
-    private static void activateBackwardRange(Activation fn, float[] v, float[] g, int from, int to) {
-        switch (fn) {
-            case GELU:
-                for (int i = from; i < to; i++) {
-                    float xi = v[i];
-                    float cdf = 0.5f * (1f + FastMath.erf(xi * FastMath.INV_SQRT2));
-                    float pdf = FastMath.exp(-0.5f * xi * xi) * FastMath.INV_SQRT_2PI;
-                    g[i] *= cdf + xi * pdf;
-                }
-                break;
-            case GELU_TANH: {
-                float c = (float) Nd4jKernels.GELU_TANH_C;
-                float a = (float) Nd4jKernels.GELU_TANH_A;
-                for (int i = from; i < to; i++) {
-                    float xi = v[i];
-                    float u = c * (xi + a * xi * xi * xi);
-                    float t = FastMath.tanh(u);
-                    // 1 − t² is exact enough while t is far from ±1; beyond, it cancels and sech² needs its own exp
-                    float sech2 = Math.abs(u) < 2.5f ? (1f - t) * (1f + t) : FastMath.sech2(u);
-                    g[i] *= 0.5f * (1f + t) + 0.5f * xi * sech2 * c * (1f + 3f * a * xi * xi);
-                }
-                break;
-            }
-            case SILU:
-                for (int i = from; i < to; i++) {
-                    float s = FastMath.sigmoid(v[i]);
-                    g[i] *= s * (1f + v[i] * (1f - s));
-                }
-                break;
-            case RELU:
-                for (int i = from; i < to; i++) {
-                    g[i] = v[i] > 0f ? g[i] : 0f;
-                }
-                break;
-            case TANH:
-                for (int i = from; i < to; i++) {
-                    g[i] *= FastMath.sech2(v[i]);
-                }
-                break;
-            default:
-                throw new IllegalArgumentException("unsupported activation " + fn);
-        }
     }
 
     // ---------------------------------------------------------------- reductions and data movement
@@ -366,42 +258,90 @@ public final class CpuKernels implements Kernels {
         int q = (int) scores.size(1);
         int k = (int) scores.size(2);
         float[] s = read(scores, 0);
+        int[] prefix = visiblePrefixes(mask);
         // one task row = one query of one head: [bh, i] → offset (bh·q + i)·k
         Parallel.rows(rows * q, k, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int b = row / q / mask.heads();
                 int i = row % q;
                 int o = row * k;
-                float max = Float.NEGATIVE_INFINITY;
-                int visible = 0;
-                for (int j = 0; j < k; j++) {
-                    if (mask.isEmpty() || mask.visible(b, i, j)) {
-                        max = Math.max(max, s[o + j]);
-                        visible++;
-                    }
-                }
-                if (visible == 0) {
-                    Arrays.fill(s, o, o + k, 1f / k);
-                    continue;
-                }
-                double sum = 0;
-                for (int j = 0; j < k; j++) {
-                    if (mask.isEmpty() || mask.visible(b, i, j)) {
-                        float e = FastMath.exp(s[o + j] - max);
-                        s[o + j] = e;
-                        sum += e;
-                    } else {
-                        s[o + j] = 0f;
-                    }
-                }
-                float inv = (float) (1.0 / sum);
-                for (int j = 0; j < k; j++) {
-                    s[o + j] *= inv;
+                int visible = prefix[b] < 0 ? -1 : mask.causal() ? Math.min(prefix[b], i + k - q + 1) : prefix[b];
+                if (visible >= 0) {
+                    softmaxPrefix(s, o, k, visible);
+                } else {
+                    softmaxMasked(s, o, k, mask, b, i);
                 }
             }
         });
         HostArrays.buffer(scores).put(0, s, 0, rows * q * k);
         return scores;
+    }
+
+    /**
+     * Per sequence, the number of leading visible keys if its key mask is ones then zeros (no mask: all
+     * keys), or −1 if padding sits elsewhere (left padding); causal rows cut this further.
+     */
+    private static int[] visiblePrefixes(AttentionMask mask) {
+        int[] out = new int[mask.batch()];
+        for (int b = 0; b < out.length; b++) {
+            if (mask.keyMask() == null) {
+                out[b] = mask.keyLen();
+                continue;
+            }
+            int o = b * mask.keyLen();
+            int lead = 0;
+            while (lead < mask.keyLen() && mask.keyMask()[o + lead] != 0) {
+                lead++;
+            }
+            int rest = lead;
+            while (rest < mask.keyLen() && mask.keyMask()[o + rest] == 0) {
+                rest++;
+            }
+            out[b] = rest == mask.keyLen() ? lead : -1;
+        }
+        return out;
+    }
+
+    /** Softmax of a row whose visible keys are its first {@code visible}; the others get 0; none visible: uniform. */
+    private void softmaxPrefix(float[] s, int o, int k, int visible) {
+        if (visible == 0) {
+            Arrays.fill(s, o, o + k, 1f / k);
+            return;
+        }
+        float max = math.max(s, o, visible);
+        double sum = math.expInPlace(s, o, visible, max, 1f);
+        math.scale(s, o, visible, (float) (1.0 / sum));
+        Arrays.fill(s, o + visible, o + k, 0f);
+    }
+
+    /** Softmax of a row under an arbitrary mask, element by element. */
+    private static void softmaxMasked(float[] s, int o, int k, AttentionMask mask, int b, int i) {
+        float max = Float.NEGATIVE_INFINITY;
+        int visible = 0;
+        for (int j = 0; j < k; j++) {
+            if (mask.visible(b, i, j)) {
+                max = Math.max(max, s[o + j]);
+                visible++;
+            }
+        }
+        if (visible == 0) {
+            Arrays.fill(s, o, o + k, 1f / k);
+            return;
+        }
+        double sum = 0;
+        for (int j = 0; j < k; j++) {
+            if (mask.visible(b, i, j)) {
+                float e = FastMath.exp(s[o + j] - max);
+                s[o + j] = e;
+                sum += e;
+            } else {
+                s[o + j] = 0f;
+            }
+        }
+        float inv = (float) (1.0 / sum);
+        for (int j = 0; j < k; j++) {
+            s[o + j] *= inv;
+        }
     }
 
     @Override
@@ -415,14 +355,7 @@ public final class CpuKernels implements Kernels {
         float[] dp = read(dProbs, 1);
         Parallel.rows(len / k, k, (from, to) -> {
             for (int o = from * k; o < to * k; o += k) {
-                double dot = 0;
-                for (int j = 0; j < k; j++) {
-                    dot += dp[o + j] * p[o + j];
-                }
-                float fdot = (float) dot;
-                for (int j = 0; j < k; j++) {
-                    dp[o + j] = p[o + j] * (dp[o + j] - fdot);
-                }
+                math.softmaxBackwardRow(p, dp, o, k, (float) math.dot(dp, o, p, o, k));
             }
         });
         return HostArrays.create(dp, probs.shape());
@@ -479,22 +412,12 @@ public final class CpuKernels implements Kernels {
                     }
                     continue;
                 }
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < vocab; j++) {
-                    max = Math.max(max, z[o + j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < vocab; j++) {
-                    sum += FastMath.exp(z[o + j] - max);
-                }
-                double logSumExp = max + Math.log(sum);
+                float max = math.max(z, o, vocab);
+                double logSumExp = max + Math.log(math.sumExp(z, o, vocab, max));
                 lossParts[task] += logSumExp - z[o + labels[r]];
                 countParts[task]++;
                 if (withGrad) {
-                    float lse = (float) logSumExp;
-                    for (int j = 0; j < vocab; j++) {
-                        z[o + j] = FastMath.exp(z[o + j] - lse) * scale;
-                    }
+                    math.expInPlace(z, o, vocab, (float) logSumExp, scale);       // softmax·scale
                     z[o + labels[r]] -= scale;
                 }
             }

@@ -8,6 +8,9 @@ package org.peft4j.core.kernel;
 final class FastMath {
     static final float INV_SQRT2 = (float) (1.0 / Math.sqrt(2.0));
     static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2.0 * Math.PI));
+    /** √(2/π) and 0.044715 of the tanh form of GELU. */
+    static final float GELU_TANH_C = (float) Nd4jKernels.GELU_TANH_C;
+    static final float GELU_TANH_A = (float) Nd4jKernels.GELU_TANH_A;
 
     // erf(x) ≈ x·P(x²)/Q(x²) on [−4, 4] (the rational fit XLA and Eigen use for float; |error| < 5e-7)
     private static final float ERF_A13 = -2.72614225801306e-10f;

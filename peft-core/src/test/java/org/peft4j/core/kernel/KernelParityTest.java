@@ -13,12 +13,16 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.nn.Init;
 
 /**
- * The fast CPU kernels against the portable ND4J kernels, in float, on the same random inputs. The
- * portable kernels are themselves checked against finite differences (LayerGradientTest), so
- * agreement here makes the CPU path's backward passes correct too.
+ * The fast CPU kernels against the portable ND4J kernels, in float, on the same random inputs; run for
+ * both inner loops by {@link ScalarKernelParityTest} and {@link VectorKernelParityTest}. The portable
+ * kernels are themselves checked against finite differences (LayerGradientTest), so agreement here
+ * makes the CPU path's backward passes correct too.
  */
-class KernelParityTest {
-    private final Kernels cpu = new CpuKernels();
+abstract class KernelParityTest {
+    /** The inner loops under test. */
+    abstract RowMath math();
+
+    private final Kernels cpu = new CpuKernels(math());
     private final Kernels portable = new Nd4jKernels();
     private final SplittableRandom rng = new SplittableRandom(42);
 
@@ -131,6 +135,50 @@ class KernelParityTest {
         assertClose(Nd4j.ones(DataType.FLOAT, (long) batch * heads, q), a.sum(2), 1e-6, "rows sum to 1");
         INDArray dp = randn((long) batch * heads, q, k);
         assertClose(portable.softmaxBackward(b, dp.dup()), cpu.softmaxBackward(a, dp.dup()), 1e-5, "softmax backward");
+    }
+
+    @Test
+    void softmaxWithLeftPaddingTakesTheElementWisePath() {
+        int batch = 2;
+        int heads = 2;
+        int q = 5;
+        int k = 5;
+        int[] keyMask = {0, 0, 1, 1, 1, 1, 1, 1, 1, 0};    // left padding in sequence 0, right padding in sequence 1
+        for (boolean causal : new boolean[] {false, true}) {
+            AttentionMask mask = new AttentionMask(batch, heads, q, k, causal, keyMask);
+            INDArray scores = randn((long) batch * heads, q, k).muli(3);
+            assertClose(portable.maskedSoftmax(scores.dup(), mask), cpu.maskedSoftmax(scores.dup(), mask), 1e-6, "causal " + causal);
+        }
+    }
+
+    @Test
+    void longRowsCrossTheVectorWidthAndItsTail() {
+        // 77 keys: several full SIMD registers and a tail
+        AttentionMask mask = new AttentionMask(1, 3, 77, 77, true, null);
+        INDArray scores = randn(3, 77, 77).muli(5);
+        assertClose(portable.maskedSoftmax(scores.dup(), mask), cpu.maskedSoftmax(scores.dup(), mask), 1e-6, "softmax");
+        INDArray x = randn(13, 77).muli(2).addi(0.5);
+        INDArray gamma = randn(77);
+        INDArray beta = randn(77);
+        Kernels.NormOutput a = cpu.layerNorm(x, gamma, beta, 1e-5);
+        Kernels.NormOutput b = portable.layerNorm(x, gamma, beta, 1e-5);
+        assertClose(b.y(), a.y(), 1e-5, "layer norm, 77 wide");
+        INDArray dy = randn(13, 77);
+        INDArray dgA = randn(77);
+        INDArray dgB = dgA.dup();
+        assertClose(portable.layerNormBackward(dy, x, gamma, b.mean(), b.rstd(), dgB, null),
+                cpu.layerNormBackward(dy, x, gamma, a.mean(), a.rstd(), dgA, null), 1e-5, "layer norm backward, 77 wide");
+        assertClose(dgB, dgA, 1e-5, "dGamma, 77 wide");
+        INDArray logits = randn(5, 77).muli(3);
+        int[] labels = {3, 76, -100, 0, 40};
+        assertClose(portable.crossEntropy(logits, labels, -100, 0.5, true).gradLogits(),
+                cpu.crossEntropy(logits, labels, -100, 0.5, true).gradLogits(), 1e-6, "cross-entropy, 77 wide");
+        for (Activation fn : Activation.values()) {
+            INDArray v = randn(3, 77).muli(4);
+            INDArray g = randn(3, 77);
+            assertClose(portable.activate(fn, v), cpu.activate(fn, v), 2e-6, fn + " forward");
+            assertClose(portable.activateBackward(fn, v, g), cpu.activateBackward(fn, v, g), 2e-6, fn + " backward");
+        }
     }
 
     @Test

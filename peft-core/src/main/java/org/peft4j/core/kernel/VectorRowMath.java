@@ -1,0 +1,374 @@
+package org.peft4j.core.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link RowMath} with SIMD lanes (the JDK's incubating Vector API; 16 floats per operation with
+ * AVX-512). The special functions are those of {@link FastMath} written lane-wise, so the two
+ * implementations differ only by the order of additions in reductions. Loaded only when the JVM runs
+ * with {@code --add-modules jdk.incubator.vector}; see {@link RowMath#best()}.
+ */
+final class VectorRowMath implements RowMath {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final ScalarRowMath TAIL = new ScalarRowMath();
+
+    @Override
+    public String name() {
+        return "vector(" + F.length() + " lanes)";
+    }
+
+    // ---------------------------------------------------------------- lane-wise special functions (as FastMath)
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float EXP_MIN = -87.33654f;
+    private static final float EXP_MAX = 88.72283f;
+    private static final float ROUND_MAGIC = 12582912f;
+
+    /** e^x lane-wise: FastMath.exp's range reduction and Taylor polynomial. */
+    static FloatVector exp(FloatVector x) {
+        FloatVector c = x.max(EXP_MIN).min(EXP_MAX);
+        FloatVector n = c.mul(LOG2E).add(ROUND_MAGIC).sub(ROUND_MAGIC);
+        FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+        FloatVector p = r.mul(1f / 5040).add(1f / 720).mul(r).add(1f / 120).mul(r).add(1f / 24).mul(r).add(1f / 6).mul(r).add(0.5f).mul(r)
+                .add(1f).mul(r).add(1f);
+        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector scaled = p.mul(bits.reinterpretAsFloats());
+        return scaled.blend(0f, x.compare(VectorOperators.LT, EXP_MIN)).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
+    }
+
+    private static final float ERF_A13 = -2.72614225801306e-10f;
+    private static final float ERF_A11 = 2.77068142495902e-08f;
+    private static final float ERF_A9 = -2.10102402082508e-06f;
+    private static final float ERF_A7 = -5.69250639462346e-05f;
+    private static final float ERF_A5 = -7.34990630326855e-04f;
+    private static final float ERF_A3 = -2.95459980854025e-03f;
+    private static final float ERF_A1 = -1.60960333262415e-02f;
+    private static final float ERF_B8 = -1.45660718464996e-05f;
+    private static final float ERF_B6 = -2.13374055278905e-04f;
+    private static final float ERF_B4 = -1.68282697438203e-03f;
+    private static final float ERF_B2 = -7.37332916720468e-03f;
+    private static final float ERF_B0 = -1.42647390514189e-02f;
+
+    static FloatVector erf(FloatVector x) {
+        FloatVector c = x.max(-4f).min(4f);
+        FloatVector x2 = c.mul(c);
+        FloatVector p = x2.mul(ERF_A13).add(ERF_A11).mul(x2).add(ERF_A9).mul(x2).add(ERF_A7).mul(x2).add(ERF_A5).mul(x2).add(ERF_A3).mul(x2)
+                .add(ERF_A1);
+        FloatVector q = x2.mul(ERF_B8).add(ERF_B6).mul(x2).add(ERF_B4).mul(x2).add(ERF_B2).mul(x2).add(ERF_B0);
+        return c.mul(p).div(q);
+    }
+
+    private static final float TANH_CLAMP = 7.90531110763549805f;
+    private static final float TANH_A13 = -2.76076847742355e-16f;
+    private static final float TANH_A11 = 2.00018790482477e-13f;
+    private static final float TANH_A9 = -8.60467152213735e-11f;
+    private static final float TANH_A7 = 5.12229709037114e-08f;
+    private static final float TANH_A5 = 1.48572235717979e-05f;
+    private static final float TANH_A3 = 6.37261928875436e-04f;
+    private static final float TANH_A1 = 4.89352455891786e-03f;
+    private static final float TANH_B6 = 1.19825839466702e-06f;
+    private static final float TANH_B4 = 1.18534705686654e-04f;
+    private static final float TANH_B2 = 2.26843463243900e-03f;
+    private static final float TANH_B0 = 4.89352518554385e-03f;
+
+    static FloatVector tanh(FloatVector x) {
+        FloatVector c = x.max(-TANH_CLAMP).min(TANH_CLAMP);
+        FloatVector x2 = c.mul(c);
+        FloatVector p = x2.mul(TANH_A13).add(TANH_A11).mul(x2).add(TANH_A9).mul(x2).add(TANH_A7).mul(x2).add(TANH_A5).mul(x2).add(TANH_A3)
+                .mul(x2).add(TANH_A1);
+        FloatVector q = x2.mul(TANH_B6).add(TANH_B4).mul(x2).add(TANH_B2).mul(x2).add(TANH_B0);
+        return c.mul(p).div(q);
+    }
+
+    /** sech²(x) = 4e/(1 + e)² with e = e^(−2|x|). */
+    static FloatVector sech2(FloatVector x) {
+        FloatVector e = exp(x.abs().mul(-2f));
+        FloatVector d = e.add(1f);
+        return e.mul(4f).div(d.mul(d));
+    }
+
+    /** 1/(1 + e^(−x)). */
+    static FloatVector sigmoid(FloatVector x) {
+        return FloatVector.broadcast(F, 1f).div(exp(x.neg()).add(1f));
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    @Override
+    public void activate(Activation fn, float[] v, int from, int to) {
+        int i = from;
+        int upper = from + F.loopBound(to - from);
+        switch (fn) {
+            case GELU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    x.mul(0.5f).mul(erf(x.mul(FastMath.INV_SQRT2)).add(1f)).intoArray(v, i);
+                }
+                break;
+            case GELU_TANH:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    FloatVector u = x.mul(x).mul(x).mul(FastMath.GELU_TANH_A).add(x).mul(FastMath.GELU_TANH_C);
+                    x.mul(0.5f).mul(tanh(u).add(1f)).intoArray(v, i);
+                }
+                break;
+            case SILU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    x.mul(sigmoid(x)).intoArray(v, i);
+                }
+                break;
+            case RELU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector.fromArray(F, v, i).max(0f).intoArray(v, i);
+                }
+                break;
+            case TANH:
+                for (; i < upper; i += F.length()) {
+                    tanh(FloatVector.fromArray(F, v, i)).intoArray(v, i);
+                }
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported activation " + fn);
+        }
+        TAIL.activate(fn, v, i, to);
+    }
+
+    @Override
+    public void activateBackward(Activation fn, float[] v, float[] g, int from, int to) {
+        int i = from;
+        int upper = from + F.loopBound(to - from);
+        switch (fn) {
+            case GELU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    FloatVector cdf = erf(x.mul(FastMath.INV_SQRT2)).add(1f).mul(0.5f);
+                    FloatVector pdf = exp(x.mul(x).mul(-0.5f)).mul(FastMath.INV_SQRT_2PI);
+                    FloatVector.fromArray(F, g, i).mul(x.mul(pdf).add(cdf)).intoArray(g, i);
+                }
+                break;
+            case GELU_TANH:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    FloatVector u = x.mul(x).mul(x).mul(FastMath.GELU_TANH_A).add(x).mul(FastMath.GELU_TANH_C);
+                    FloatVector t = tanh(u);
+                    VectorMask<Float> near = u.abs().compare(VectorOperators.LT, 2.5f);
+                    FloatVector sech2 = sech2(u).blend(t.neg().add(1f).mul(t.add(1f)), near);
+                    FloatVector du = x.mul(x).mul(3f * FastMath.GELU_TANH_A).add(1f).mul(FastMath.GELU_TANH_C);
+                    FloatVector grad = t.add(1f).mul(0.5f).add(x.mul(0.5f).mul(sech2).mul(du));
+                    FloatVector.fromArray(F, g, i).mul(grad).intoArray(g, i);
+                }
+                break;
+            case SILU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    FloatVector s = sigmoid(x);
+                    FloatVector grad = s.neg().add(1f).mul(x).add(1f).mul(s);
+                    FloatVector.fromArray(F, g, i).mul(grad).intoArray(g, i);
+                }
+                break;
+            case RELU:
+                for (; i < upper; i += F.length()) {
+                    FloatVector x = FloatVector.fromArray(F, v, i);
+                    FloatVector.fromArray(F, g, i).blend(0f, x.compare(VectorOperators.LE, 0f)).intoArray(g, i);
+                }
+                break;
+            case TANH:
+                for (; i < upper; i += F.length()) {
+                    FloatVector.fromArray(F, g, i).mul(sech2(FloatVector.fromArray(F, v, i))).intoArray(g, i);
+                }
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported activation " + fn);
+        }
+        TAIL.activateBackward(fn, v, g, i, to);
+    }
+
+    // ---------------------------------------------------------------- reductions
+
+    @Override
+    public float max(float[] a, int o, int len) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (; j < upper; j += F.length()) {
+            m = m.max(FloatVector.fromArray(F, a, o + j));
+        }
+        float out = m.reduceLanes(VectorOperators.MAX);
+        for (; j < len; j++) {
+            out = Math.max(out, a[o + j]);
+        }
+        return out;
+    }
+
+    @Override
+    public double sum(float[] a, int o, int len) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            acc = acc.add(FloatVector.fromArray(F, a, o + j));
+        }
+        double out = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
+            out += a[o + j];
+        }
+        return out;
+    }
+
+    @Override
+    public double sumExp(float[] a, int o, int len, float shift) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            acc = acc.add(exp(FloatVector.fromArray(F, a, o + j).sub(shift)));
+        }
+        double out = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
+            out += FastMath.exp(a[o + j] - shift);
+        }
+        return out;
+    }
+
+    @Override
+    public double expInPlace(float[] a, int o, int len, float shift, float scale) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            FloatVector e = exp(FloatVector.fromArray(F, a, o + j).sub(shift));
+            acc = acc.add(e);
+            e.mul(scale).intoArray(a, o + j);
+        }
+        double out = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
+            float e = FastMath.exp(a[o + j] - shift);
+            out += e;
+            a[o + j] = e * scale;
+        }
+        return out;
+    }
+
+    @Override
+    public void scale(float[] a, int o, int len, float s) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        for (; j < upper; j += F.length()) {
+            FloatVector.fromArray(F, a, o + j).mul(s).intoArray(a, o + j);
+        }
+        for (; j < len; j++) {
+            a[o + j] *= s;
+        }
+    }
+
+    @Override
+    public double dot(float[] a, int ao, float[] b, int bo, int len) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            acc = FloatVector.fromArray(F, a, ao + j).fma(FloatVector.fromArray(F, b, bo + j), acc);
+        }
+        double out = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < len; j++) {
+            out += a[ao + j] * b[bo + j];
+        }
+        return out;
+    }
+
+    @Override
+    public void softmaxBackwardRow(float[] p, float[] dp, int o, int len, float dot) {
+        int j = 0;
+        int upper = F.loopBound(len);
+        for (; j < upper; j += F.length()) {
+            FloatVector.fromArray(F, dp, o + j).sub(dot).mul(FloatVector.fromArray(F, p, o + j)).intoArray(dp, o + j);
+        }
+        for (; j < len; j++) {
+            dp[o + j] = p[o + j] * (dp[o + j] - dot);
+        }
+    }
+
+    // ---------------------------------------------------------------- normalization rows
+
+    @Override
+    public void normRow(float[] x, int o, int d, float[] gamma, float[] beta, double eps, boolean centered, float[] y, float[] stats) {
+        float mean = centered ? (float) (sum(x, o, d) / d) : 0f;
+        int upper = F.loopBound(d);
+        int j = 0;
+        FloatVector acc = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            FloatVector c = FloatVector.fromArray(F, x, o + j).sub(mean);
+            acc = c.fma(c, acc);
+        }
+        double sq = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < d; j++) {
+            float c = x[o + j] - mean;
+            sq += c * c;
+        }
+        float rstd = (float) (1.0 / Math.sqrt(sq / d + eps));
+        for (j = 0; j < upper; j += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, o + j).sub(mean).mul(rstd).mul(FloatVector.fromArray(F, gamma, j));
+            (beta == null ? v : v.add(FloatVector.fromArray(F, beta, j))).intoArray(y, o + j);
+        }
+        for (; j < d; j++) {
+            float v = (x[o + j] - mean) * rstd * gamma[j];
+            y[o + j] = beta == null ? v : v + beta[j];
+        }
+        stats[0] = mean;
+        stats[1] = rstd;
+    }
+
+    @Override
+    public void normBackwardRow(float[] dy, float[] x, int o, int d, float[] gamma, float mean, float rstd, boolean centered, float[] dx,
+            float[] dg, float[] db, float[] xhat, float[] dxhat) {
+        int upper = F.loopBound(d);
+        int j = 0;
+        FloatVector sumDxhat = FloatVector.zero(F);
+        FloatVector sumDxhatXhat = FloatVector.zero(F);
+        for (; j < upper; j += F.length()) {
+            FloatVector xh = FloatVector.fromArray(F, x, o + j).sub(mean).mul(rstd);
+            FloatVector dxh = FloatVector.fromArray(F, dy, o + j).mul(FloatVector.fromArray(F, gamma, j));
+            xh.intoArray(xhat, j);
+            dxh.intoArray(dxhat, j);
+            sumDxhat = sumDxhat.add(dxh);
+            sumDxhatXhat = dxh.fma(xh, sumDxhatXhat);
+        }
+        double s1 = sumDxhat.reduceLanes(VectorOperators.ADD);
+        double s2 = sumDxhatXhat.reduceLanes(VectorOperators.ADD);
+        for (; j < d; j++) {
+            xhat[j] = (x[o + j] - mean) * rstd;
+            dxhat[j] = dy[o + j] * gamma[j];
+            s1 += dxhat[j];
+            s2 += dxhat[j] * xhat[j];
+        }
+        float meanDxhat = centered ? (float) (s1 / d) : 0f;
+        float meanDxhatXhat = (float) (s2 / d);
+        for (j = 0; j < upper; j += F.length()) {
+            FloatVector xh = FloatVector.fromArray(F, xhat, j);
+            FloatVector.fromArray(F, dxhat, j).sub(meanDxhat).sub(xh.mul(meanDxhatXhat)).mul(rstd).intoArray(dx, o + j);
+            FloatVector g = FloatVector.fromArray(F, dy, o + j);
+            if (dg != null) {
+                g.fma(xh, FloatVector.fromArray(F, dg, j)).intoArray(dg, j);
+            }
+            if (db != null) {
+                g.add(FloatVector.fromArray(F, db, j)).intoArray(db, j);
+            }
+        }
+        for (; j < d; j++) {
+            dx[o + j] = rstd * (dxhat[j] - meanDxhat - xhat[j] * meanDxhatXhat);
+            if (dg != null) {
+                dg[j] += dy[o + j] * xhat[j];
+            }
+            if (db != null) {
+                db[j] += dy[o + j];
+            }
+        }
+    }
+}
