@@ -136,9 +136,6 @@ public final class BenchCommand extends CliCommand {
             if (warmup < 0 || steps <= 0 || rounds <= 0 || threads <= 0) {
                 throw usageError("--warmup must be >= 0 and --steps, --rounds, --threads > 0");
             }
-            if (!java.nio.file.Files.isRegularFile(script)) {
-                throw usageError("--script: no such file: " + script + " (run from the repository root)");
-            }
             java.util.List<org.peft4j.examples.bench.Workload.Setup> parsed = new java.util.ArrayList<>();
             for (String s : setups) {
                 switch (s) {
@@ -151,6 +148,9 @@ public final class BenchCommand extends CliCommand {
                 if (!m.equals("gpt") && !m.equals("bert")) {
                     throw usageError("--models: unknown model '" + m + "'; allowed: gpt, bert");
                 }
+            }
+            if (!java.nio.file.Files.isRegularFile(script)) {
+                throw usageError("--script: no such file: " + script + " (run from the repository root)");
             }
             var reference = new org.peft4j.examples.bench.CompareBenchmark.Reference(python, script, threads);
             var rows = org.peft4j.examples.bench.CompareBenchmark.steps(models, parsed, warmup, steps, rounds, reference);
