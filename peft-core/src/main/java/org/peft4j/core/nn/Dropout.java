@@ -5,8 +5,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Inverted dropout: in training, each element is zeroed with probability p and the rest scaled by
- * 1/(1 − p); otherwise the identity. Masks are drawn on the host from the tape's seeded generator, so
+ * Inverted dropout: in training, each element is zeroed with probability p (to within 1/65536) and the
+ * rest scaled by 1/(1 − p); otherwise the identity. Masks are drawn on the host from the tape's seeded generator, so
  * every backend draws the same mask for the same seed.
  */
 public final class Dropout extends Layer {
@@ -51,8 +51,15 @@ public final class Dropout extends Layer {
         }
         float keep = (float) (1.0 / (1.0 - p));
         float[] mask = new float[Math.toIntExact(n)];
-        for (int i = 0; i < mask.length; i++) {
-            mask[i] = rng.nextDouble() < p ? 0f : keep;
+        // four 16-bit uniform draws from each 64-bit random number: p is honoured to 1/65536
+        long threshold = Math.round(p * 65536);
+        int i = 0;
+        while (i < mask.length) {
+            long bits = rng.nextLong();
+            for (int lane = 0; lane < 4 && i < mask.length; lane++, i++) {
+                mask[i] = (bits & 0xFFFF) < threshold ? 0f : keep;
+                bits >>>= 16;
+            }
         }
         return Nd4j.createFromArray(mask).reshape(shape);
     }
