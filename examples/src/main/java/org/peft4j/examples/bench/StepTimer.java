@@ -11,6 +11,7 @@ import java.util.function.Supplier;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
+import org.peft4j.core.kernel.GemmStatistics;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.ParamRegistry;
@@ -28,11 +29,26 @@ public final class StepTimer implements AutoCloseable {
     private final List<NamedParam> trainable;
     private final Optimizer optimizer = new Optimizer(new Adam(1e-4), 0.0, np -> false);
     private final List<Double> times = new ArrayList<>();
+    private long passNanos;
+    private long optimizerNanos;
+    private long timedSteps;
+    private GemmStatistics.Snapshot gemm = new GemmStatistics.Snapshot(0, 0, 0, 0, 0, 0);
     private int iteration;
+
+    /**
+     * Where the time of the timed steps went, per step: forward and backward, of which single GEMMs and
+     * batched (attention) products, and the optimizer (update and zeroing).
+     */
+    public record Breakdown(double passMs, double gemmMs, double gemmGflops, double batchedMs, double batchedGflops, double optimizerMs) {
+        /** Forward and backward time outside the matrix products: kernels, other ND4J ops, data movement. */
+        public double otherMs() {
+            return passMs - gemmMs - batchedMs;
+        }
+    }
 
     /** Memory and time of one workload. */
     public record Result(double medianMs, double[] stepMs, long trainableParams, long totalParams, long paramBytes, long gradBytes,
-            long optimizerBytes, long workspaceBytes) {
+            long optimizerBytes, long workspaceBytes, Breakdown breakdown) {
         /** All memory ND4J holds for training this workload. */
         public long totalBytes() {
             return paramBytes + gradBytes + optimizerBytes + workspaceBytes;
@@ -53,25 +69,40 @@ public final class StepTimer implements AutoCloseable {
     public void steps(int untimed, int timed) {
         onOwnThread(() -> {
             for (int i = 0; i < untimed + timed; i++) {
+                boolean kept = i >= untimed;
+                GemmStatistics.Snapshot before = GemmStatistics.snapshot();
                 long t0 = System.nanoTime();
-                step();
-                if (i >= untimed) {
+                step(kept);
+                if (kept) {
                     times.add((System.nanoTime() - t0) / 1e6);
+                    gemm = add(gemm, GemmStatistics.snapshot().minus(before));
+                    timedSteps++;
                 }
             }
             return null;
         });
     }
 
-    private void step() {
+    private void step(boolean kept) {
+        long t0 = System.nanoTime();
         try (MemoryWorkspace ws = Workspaces.open(Workspaces.TRAIN); Tape tape = Tape.training(workload.task().kernels(), iteration)) {
             workload.task().forward(workload.batch(), tape);
             workload.task().backward(tape, 1.0);
         }
+        long t1 = System.nanoTime();
         try (MemoryWorkspace ws = Workspaces.open(Workspaces.OPTIMIZER)) {
             optimizer.step(trainable, iteration++);
         }
         trainable.forEach(np -> np.param().zeroGrad());
+        if (kept) {
+            passNanos += t1 - t0;
+            optimizerNanos += System.nanoTime() - t1;
+        }
+    }
+
+    private static GemmStatistics.Snapshot add(GemmStatistics.Snapshot a, GemmStatistics.Snapshot b) {
+        return new GemmStatistics.Snapshot(a.calls() + b.calls(), a.nanos() + b.nanos(), a.flops() + b.flops(), a.batchedCalls()
+                + b.batchedCalls(), a.batchedNanos() + b.batchedNanos(), a.batchedFlops() + b.batchedFlops());
     }
 
     /** Median and all kept step times, and the memory ND4J holds. */
@@ -84,7 +115,11 @@ public final class StepTimer implements AutoCloseable {
             long optimizerBytes = optimizer.state(trainable).values().stream().mapToLong(a -> a.length() * 4).sum();
             // the pass's own workspace plus the per-layer scratch workspace it opens inside
             long workspaceBytes = workspaceBytes(Workspaces.TRAIN) + workspaceBytes(Workspaces.LAYER_SCRATCH);
-            return new Result(median(ms), ms, trainableParams, total, total * 4, trainableParams * 4, optimizerBytes, workspaceBytes);
+            double steps = Math.max(1, timedSteps);
+            Breakdown breakdown = new Breakdown(passNanos / 1e6 / steps, gemm.nanos() / 1e6 / steps, gemm.gemmGflops(),
+                    gemm.batchedNanos() / 1e6 / steps, gemm.batchedGflops(), optimizerNanos / 1e6 / steps);
+            return new Result(median(ms), ms, trainableParams, total, total * 4, trainableParams * 4, optimizerBytes, workspaceBytes,
+                    breakdown);
         });
     }
 

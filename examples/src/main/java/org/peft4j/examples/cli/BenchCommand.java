@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench",
         description = {"Measure speed and memory. Timings belong in docs/benchmarks.md with the command and the machine,",
             "never in tests."},
-        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class})
+        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class, BenchCommand.Scaling.class})
 public final class BenchCommand extends CliCommand {
     @Override
     public Integer call() {
@@ -175,8 +175,9 @@ public final class BenchCommand extends CliCommand {
 
     /** {@code peft4j bench profile}: where the time of a training step goes. */
     @Command(name = "profile", sortOptions = false, showDefaultValues = true,
-            description = {"Profile training steps with the JDK's flight recorder and print where the time goes: GEMM, the optimizer,",
-                "peft4j's CPU kernels, other ND4J ops, other Java code. Models and setups as in 'bench compare'."})
+            description = {"Time training steps and print where the time goes: GEMM and batched attention products (with their",
+                "GFLOP/s against an SGEMM of the step's shape in the same run), the optimizer, and the rest of forward and backward.",
+                "Models and setups as in 'bench compare'."})
     public static final class Profile extends CliCommand {
         @Option(names = "--model", defaultValue = "gpt", description = "gpt or bert.")
         String model;
@@ -218,13 +219,86 @@ public final class BenchCommand extends CliCommand {
             Spec spec = new Spec(base.vocab(), base.hidden(), base.layers(), base.heads(), base.seqLen(), base.batch(), warmup, steps, 1, choice);
             try (org.peft4j.examples.bench.StepTimer timer = new org.peft4j.examples.bench.StepTimer(
                     () -> model.equals("gpt") ? org.peft4j.examples.bench.Workload.gpt(spec, parsed) : org.peft4j.examples.bench.Workload.bert(spec, parsed))) {
-                var counts = org.peft4j.examples.bench.StepProfile.profile(timer, warmup, steps);
-                out().printf(Locale.ROOT, "%s, %s, %d steps, median %.1f ms; kernels %s on %s%n", model, setup, steps, timer.result().medianMs(),
-                        choice.resolve().name(), Engine.backend());
-                out().print(org.peft4j.examples.bench.StepProfile.table(counts));
+                timer.steps(warmup, steps);
+                var result = timer.result();
+                int rows = spec.batch() * spec.seqLen();
+                double reference = timer.onOwnThread(() -> org.peft4j.examples.bench.StepProfile.sgemmGflops(rows, spec.hidden(), 4 * spec.hidden(), 5));
+                out().printf(Locale.ROOT, "%s, %s: median step %.1f ms over %d steps; kernels %s on %s; SGEMM reference [%d, %d]·[%d, %d]%n",
+                        model, setup, result.medianMs(), steps, choice.resolve().name(), Engine.backend(), rows, spec.hidden(), spec.hidden(),
+                        4 * spec.hidden());
+                out().print(org.peft4j.examples.bench.StepProfile.table(result, reference));
             }
             out().flush();
             return Peft4jCli.EXIT_OK;
+        }
+    }
+
+    /** {@code peft4j bench scaling}: step time against sequence length, batch and layers. */
+    @Command(name = "scaling", sortOptions = false, showDefaultValues = true,
+            description = {"Time full fine-tuning steps of the GPT config while one size changes at a time (sequence length,",
+                "batch, layers) and compare with the FLOPs of the step: the time should grow as the FLOPs do."})
+    public static final class Scaling extends CliCommand {
+        @Option(names = "--seq-lens", split = ",", defaultValue = "64,128,256,512", description = "Sequence lengths (batch 8, 4 layers).")
+        java.util.List<Integer> seqLens;
+
+        @Option(names = "--batches", split = ",", defaultValue = "4,8,16", description = "Batch sizes (seq 128, 4 layers).")
+        java.util.List<Integer> batches;
+
+        @Option(names = "--layer-counts", split = ",", defaultValue = "2,4,8", description = "Layer counts (seq 128, batch 8).")
+        java.util.List<Integer> layerCounts;
+
+        @Option(names = "--warmup", defaultValue = "2", description = "Untimed steps per size.")
+        int warmup;
+
+        @Option(names = "--steps", defaultValue = "5", description = "Timed steps per size.")
+        int steps;
+
+        @Override
+        public Integer call() {
+            if (warmup < 0 || steps <= 0) {
+                throw usageError("--warmup must be >= 0 and --steps > 0");
+            }
+            out().println("| varied | seq | batch | layers | median step (ms) | GFLOP per step | GFLOP/s | ms per GFLOP |");
+            out().println("|---|---:|---:|---:|---:|---:|---:|---:|");
+            for (int seq : seqLens) {
+                row("seq", seq, 8, 4);
+            }
+            for (int batch : batches) {
+                row("batch", 128, batch, 4);
+            }
+            for (int layers : layerCounts) {
+                row("layers", 128, 8, layers);
+            }
+            out().flush();
+            return Peft4jCli.EXIT_OK;
+        }
+
+        private void row(String varied, int seq, int batch, int layers) {
+            if (seq <= 0 || batch <= 0 || layers <= 0) {
+                throw usageError("sizes must be > 0, got seq " + seq + ", batch " + batch + ", layers " + layers);
+            }
+            Spec spec = new Spec(256, 256, layers, 4, seq, batch, warmup, steps, 1, KernelChoice.AUTO);
+            try (org.peft4j.examples.bench.StepTimer timer = new org.peft4j.examples.bench.StepTimer(
+                    () -> org.peft4j.examples.bench.Workload.gpt(spec, Setup.FULL))) {
+                timer.steps(warmup, steps);
+                double ms = timer.result().medianMs();
+                double gflop = stepGflop(spec);
+                out().printf(Locale.ROOT, "| %s | %d | %d | %d | %.1f | %.2f | %.0f | %.1f |%n", varied, seq, batch, layers, ms, gflop, gflop / ms * 1000,
+                        ms / gflop);
+                out().flush();
+            }
+        }
+
+        /**
+         * The matrix-product FLOPs of one full fine-tuning step of the GPT config: forward per token and layer
+         * 24·d² (q, k, v, output, MLP of 4d) plus 4·T·d (scores and context), the tied head 2·d·V; backward
+         * twice the forward (input and weight gradients).
+         */
+        static double stepGflop(Spec s) {
+            double tokens = (double) s.batch() * s.seqLen();
+            double d = s.hidden();
+            double forward = tokens * (s.layers() * (24 * d * d + 4.0 * s.seqLen() * d) + 2 * d * s.vocab());
+            return 3 * forward / 1e9;
         }
     }
 }

@@ -7,7 +7,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Matrix products through ND4J's GEMM into c-ordered outputs. {@code INDArray.mmul} allocates an
  * f-ordered result and was measured 10× slower here than GEMM into a preallocated c-ordered array,
- * so the engine never calls it.
+ * so the engine never calls it. Every product is counted in {@link GemmStatistics}.
  */
 public final class Gemm {
     private Gemm() {
@@ -23,21 +23,29 @@ public final class Gemm {
             throw new IllegalArgumentException("matrix product needs matching inner sizes: " + describe(a, transposeA) + " x "
                     + describe(b, transposeB));
         }
+        long start = System.nanoTime();
         INDArray c = Nd4j.createUninitialized(a.dataType(), m, n);
-        return Nd4j.gemm(a, b, c, transposeA, transposeB, 1.0, 0.0);
+        Nd4j.gemm(a, b, c, transposeA, transposeB, 1.0, 0.0);
+        GemmStatistics.recordGemm(m, n, kA, System.nanoTime() - start);
+        return c;
     }
 
     /** c = alpha·op(a)·op(b) + beta·c, in place; c must be a c-ordered non-view array. */
     public static void mmInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta) {
+        long start = System.nanoTime();
         Nd4j.gemm(a, b, c, transposeA, transposeB, alpha, beta);
+        GemmStatistics.recordGemm(c.rows(), c.columns(), transposeA ? a.rows() : a.columns(), System.nanoTime() - start);
     }
 
     /** Batched product of rank-3 arrays: {@code [batch, m, n] = op(a[i])·op(b[i])} for every i. */
     public static INDArray bmm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
         long m = transposeA ? a.size(2) : a.size(1);
         long n = transposeB ? b.size(1) : b.size(2);
+        long start = System.nanoTime();
         INDArray c = Nd4j.createUninitialized(a.dataType(), a.size(0), m, n);
-        return Nd4j.matmul(a, b, c, transposeA, transposeB, false);
+        Nd4j.matmul(a, b, c, transposeA, transposeB, false);
+        GemmStatistics.recordBatched(a.size(0), m, n, transposeA ? a.size(1) : a.size(2), System.nanoTime() - start);
+        return c;
     }
 
     private static String describe(INDArray x, boolean transposed) {
