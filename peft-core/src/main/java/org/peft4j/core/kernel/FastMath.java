@@ -13,40 +13,40 @@ final class FastMath {
     static final float GELU_TANH_A = (float) Nd4jKernels.GELU_TANH_A;
 
     // erf(x) ≈ x·P(x²)/Q(x²) on [−4, 4] (the rational fit XLA and Eigen use for float; |error| < 5e-7)
-    private static final float ERF_A13 = -2.72614225801306e-10f;
-    private static final float ERF_A11 = 2.77068142495902e-08f;
-    private static final float ERF_A9 = -2.10102402082508e-06f;
-    private static final float ERF_A7 = -5.69250639462346e-05f;
-    private static final float ERF_A5 = -7.34990630326855e-04f;
-    private static final float ERF_A3 = -2.95459980854025e-03f;
-    private static final float ERF_A1 = -1.60960333262415e-02f;
-    private static final float ERF_B8 = -1.45660718464996e-05f;
-    private static final float ERF_B6 = -2.13374055278905e-04f;
-    private static final float ERF_B4 = -1.68282697438203e-03f;
-    private static final float ERF_B2 = -7.37332916720468e-03f;
-    private static final float ERF_B0 = -1.42647390514189e-02f;
+    static final float ERF_A13 = -2.72614225801306e-10f;
+    static final float ERF_A11 = 2.77068142495902e-08f;
+    static final float ERF_A9 = -2.10102402082508e-06f;
+    static final float ERF_A7 = -5.69250639462346e-05f;
+    static final float ERF_A5 = -7.34990630326855e-04f;
+    static final float ERF_A3 = -2.95459980854025e-03f;
+    static final float ERF_A1 = -1.60960333262415e-02f;
+    static final float ERF_B8 = -1.45660718464996e-05f;
+    static final float ERF_B6 = -2.13374055278905e-04f;
+    static final float ERF_B4 = -1.68282697438203e-03f;
+    static final float ERF_B2 = -7.37332916720468e-03f;
+    static final float ERF_B0 = -1.42647390514189e-02f;
 
     // tanh(x) ≈ x·P(x²)/Q(x²) on [−7.9053, 7.9053], where float tanh is ±1 beyond (Eigen's float fit)
-    private static final float TANH_CLAMP = 7.90531110763549805f;
-    private static final float TANH_A13 = -2.76076847742355e-16f;
-    private static final float TANH_A11 = 2.00018790482477e-13f;
-    private static final float TANH_A9 = -8.60467152213735e-11f;
-    private static final float TANH_A7 = 5.12229709037114e-08f;
-    private static final float TANH_A5 = 1.48572235717979e-05f;
-    private static final float TANH_A3 = 6.37261928875436e-04f;
-    private static final float TANH_A1 = 4.89352455891786e-03f;
-    private static final float TANH_B6 = 1.19825839466702e-06f;
-    private static final float TANH_B4 = 1.18534705686654e-04f;
-    private static final float TANH_B2 = 2.26843463243900e-03f;
-    private static final float TANH_B0 = 4.89352518554385e-03f;
+    static final float TANH_CLAMP = 7.90531110763549805f;
+    static final float TANH_A13 = -2.76076847742355e-16f;
+    static final float TANH_A11 = 2.00018790482477e-13f;
+    static final float TANH_A9 = -8.60467152213735e-11f;
+    static final float TANH_A7 = 5.12229709037114e-08f;
+    static final float TANH_A5 = 1.48572235717979e-05f;
+    static final float TANH_A3 = 6.37261928875436e-04f;
+    static final float TANH_A1 = 4.89352455891786e-03f;
+    static final float TANH_B6 = 1.19825839466702e-06f;
+    static final float TANH_B4 = 1.18534705686654e-04f;
+    static final float TANH_B2 = 2.26843463243900e-03f;
+    static final float TANH_B0 = 4.89352518554385e-03f;
 
     // exp(x) = 2^n · e^r with n = round(x/ln 2), r = x − n·ln 2 in [−ln2/2, ln2/2] (Cody–Waite split of ln 2)
-    private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
-    private static final float EXP_MIN = -87.33654f;   // below: e^x is under the smallest normal float
-    private static final float EXP_MAX = 88.72283f;    // above: e^x overflows
-    private static final float ROUND_MAGIC = 12582912f; // 1.5·2²³
+    static final float LOG2E = 1.44269504088896341f;
+    static final float LN2_HI = 0.693359375f;
+    static final float LN2_LO = -2.12194440e-4f;
+    static final float EXP_MIN = -87.33654f;   // below: e^x is under the smallest normal float
+    static final float EXP_MAX = 88.72283f;    // above: e^x overflows
+    static final float ROUND_MAGIC = 12582912f; // 1.5·2²³
 
     private FastMath() {
     }

@@ -6,6 +6,8 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import static org.peft4j.core.kernel.FastMath.*;
+
 /**
  * {@link RowMath} with SIMD lanes (the JDK's incubating Vector API; 16 floats per operation with
  * AVX-512). The special functions are those of {@link FastMath} written lane-wise, so the two
@@ -21,14 +23,7 @@ final class VectorRowMath implements RowMath {
         return "vector(" + F.length() + " lanes)";
     }
 
-    // ---------------------------------------------------------------- lane-wise special functions (as FastMath)
-
-    private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
-    private static final float EXP_MIN = -87.33654f;
-    private static final float EXP_MAX = 88.72283f;
-    private static final float ROUND_MAGIC = 12582912f;
+    // ---------------------------------------------------------------- lane-wise special functions (FastMath's constants)
 
     /** e^x lane-wise: FastMath.exp's range reduction and Taylor polynomial. */
     static FloatVector exp(FloatVector x) {
@@ -42,19 +37,6 @@ final class VectorRowMath implements RowMath {
         return scaled.blend(0f, x.compare(VectorOperators.LT, EXP_MIN)).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
     }
 
-    private static final float ERF_A13 = -2.72614225801306e-10f;
-    private static final float ERF_A11 = 2.77068142495902e-08f;
-    private static final float ERF_A9 = -2.10102402082508e-06f;
-    private static final float ERF_A7 = -5.69250639462346e-05f;
-    private static final float ERF_A5 = -7.34990630326855e-04f;
-    private static final float ERF_A3 = -2.95459980854025e-03f;
-    private static final float ERF_A1 = -1.60960333262415e-02f;
-    private static final float ERF_B8 = -1.45660718464996e-05f;
-    private static final float ERF_B6 = -2.13374055278905e-04f;
-    private static final float ERF_B4 = -1.68282697438203e-03f;
-    private static final float ERF_B2 = -7.37332916720468e-03f;
-    private static final float ERF_B0 = -1.42647390514189e-02f;
-
     static FloatVector erf(FloatVector x) {
         FloatVector c = x.max(-4f).min(4f);
         FloatVector x2 = c.mul(c);
@@ -63,19 +45,6 @@ final class VectorRowMath implements RowMath {
         FloatVector q = x2.mul(ERF_B8).add(ERF_B6).mul(x2).add(ERF_B4).mul(x2).add(ERF_B2).mul(x2).add(ERF_B0);
         return c.mul(p).div(q);
     }
-
-    private static final float TANH_CLAMP = 7.90531110763549805f;
-    private static final float TANH_A13 = -2.76076847742355e-16f;
-    private static final float TANH_A11 = 2.00018790482477e-13f;
-    private static final float TANH_A9 = -8.60467152213735e-11f;
-    private static final float TANH_A7 = 5.12229709037114e-08f;
-    private static final float TANH_A5 = 1.48572235717979e-05f;
-    private static final float TANH_A3 = 6.37261928875436e-04f;
-    private static final float TANH_A1 = 4.89352455891786e-03f;
-    private static final float TANH_B6 = 1.19825839466702e-06f;
-    private static final float TANH_B4 = 1.18534705686654e-04f;
-    private static final float TANH_B2 = 2.26843463243900e-03f;
-    private static final float TANH_B0 = 4.89352518554385e-03f;
 
     static FloatVector tanh(FloatVector x) {
         FloatVector c = x.max(-TANH_CLAMP).min(TANH_CLAMP);
