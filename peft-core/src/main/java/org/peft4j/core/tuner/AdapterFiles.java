@@ -1,5 +1,6 @@
 package org.peft4j.core.tuner;
 
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
@@ -62,8 +63,8 @@ public final class AdapterFiles {
             throw new IllegalArgumentException("no " + CONFIG + " in " + dir + ": not an adapter directory"
                     + (Files.isDirectory(dir) ? "; it holds " + list(dir) : ""));
         }
-        JsonNode node = READER.readTree(Files.readString(file));
-        if (node == null || !node.isObject()) {
+        JsonNode node = StrictJson.read(file, (problem, cause) -> new IllegalArgumentException(file + " is " + problem, cause));
+        if (!node.isObject()) {
             throw new IllegalArgumentException(file + " must hold a JSON object");
         }
         return (ObjectNode) node;
