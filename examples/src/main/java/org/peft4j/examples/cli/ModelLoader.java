@@ -1,7 +1,7 @@
 package org.peft4j.examples.cli;
 
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -61,8 +61,8 @@ final class ModelLoader {
         }
         if (isOnnx(p)) {
             Path beside = siblingConfig(p);
-            JsonNode node = new ObjectMapper().readTree(beside.toFile());
-            if (node == null || !node.isObject()) {
+            JsonNode node = StrictJson.read(beside, (problem, cause) -> new IllegalArgumentException(beside + " is " + problem, cause));
+            if (!node.isObject()) {
                 throw new IllegalArgumentException(beside + " is not a JSON object");
             }
             return (ObjectNode) node;

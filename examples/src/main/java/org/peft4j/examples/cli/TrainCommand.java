@@ -246,8 +246,9 @@ public final class TrainCommand extends CliCommand {
     private PeftConfig adapterConfig(TaskKind kind) throws java.io.IOException {
         TaskType taskType = kind == TaskKind.CLASSIFICATION ? TaskType.SEQ_CLS : TaskType.CAUSAL_LM;
         if (methodConfig != null) {
-            com.fasterxml.jackson.databind.JsonNode json = new ObjectMapper().readTree(methodConfig.toFile());
-            if (json == null || !json.isObject() || !json.hasNonNull("peft_type")) {
+            com.fasterxml.jackson.databind.JsonNode json = org.peft4j.core.io.StrictJson.read(methodConfig,
+                    (problem, cause) -> usageError("--config " + methodConfig + " is " + problem));
+            if (!json.isObject() || !json.hasNonNull("peft_type")) {
                 throw usageError("--config " + methodConfig + " must be a JSON object with a peft_type, like HF PEFT's adapter_config.json");
             }
             com.fasterxml.jackson.databind.node.ObjectNode withTask = ((com.fasterxml.jackson.databind.node.ObjectNode) json).deepCopy();

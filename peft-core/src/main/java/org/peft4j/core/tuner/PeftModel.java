@@ -856,21 +856,34 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
      */
     public LoadReport loadAdapter(Path dir, String name, boolean trainable, boolean strict) {
         checkAttached();
+        Path configFile = dir.resolve(AdapterFiles.CONFIG);
         ObjectNode json;
-        Map<String, INDArray> tensors;
         try {
             json = AdapterFiles.readConfig(dir);
-            tensors = AdapterFiles.readWeights(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("could not read the adapter in " + dir, e);
         }
         JsonNode type = json.get("peft_type");
         if (type == null || !type.isTextual()) {
-            throw new IllegalArgumentException(dir.resolve(AdapterFiles.CONFIG) + " has no peft_type; it must name the method, e.g. \"LORA\"");
+            throw new IllegalArgumentException(configFile + " has no peft_type; it must name the method, e.g. \"LORA\"");
         }
-        PeftMethod<?> method = methods.byPeftType(type.textValue());
+        PeftConfig config;
         try {
-            addAdapter(name, method.configFromHfJson(json), trainable);
+            config = methods.byPeftType(type.textValue()).configFromHfJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
+        }
+        Map<String, INDArray> tensors;
+        try {
+            tensors = AdapterFiles.readWeights(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not read the adapter in " + dir, e);
+        }
+        try {
+            addAdapter(name, config, trainable);
+        } catch (IllegalArgumentException e) {
+            tensors.values().forEach(INDArray::close);
+            throw new IllegalArgumentException("adapter in " + dir + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             tensors.values().forEach(INDArray::close);
             throw e;
