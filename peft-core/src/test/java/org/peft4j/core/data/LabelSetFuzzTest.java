@@ -18,7 +18,7 @@ class LabelSetFuzzTest {
     }
 
     @Tag("jazzer-long")
-    @FuzzTest(maxExecutions = 100_000)
+    @FuzzTest(maxExecutions = 100_000, maxDuration = "60m")
     void labelsLong(byte[] data) {
         load(data);
     }

@@ -34,7 +34,7 @@ class SafetensorsFuzzTest {
     }
 
     @Tag("jazzer-long")
-    @FuzzTest(maxExecutions = 100_000)
+    @FuzzTest(maxExecutions = 100_000, maxDuration = "60m")
     @DictionaryFile(resourcePath = "/org/peft4j/core/io/safetensors.dict")
     void safetensorsLong(byte[] data) {
         openAndReadAll(data);

@@ -46,7 +46,7 @@ class SafetensorsIndexFuzzTest {
     }
 
     @Tag("jazzer-long")
-    @FuzzTest(maxExecutions = 100_000)
+    @FuzzTest(maxExecutions = 100_000, maxDuration = "60m")
     @DictionaryFile(resourcePath = "/org/peft4j/core/io/index.dict")
     void indexLong(byte[] data) {
         openAndReadAll(data);

@@ -55,7 +55,7 @@ class ModelConfigFuzzTest {
     }
 
     @Tag("jazzer-long")
-    @FuzzTest(maxExecutions = 100_000)
+    @FuzzTest(maxExecutions = 100_000, maxDuration = "60m")
     @DictionaryFile(resourcePath = "/org/peft4j/core/model/config.dict")
     void configLong(byte[] data) {
         load(data);

@@ -31,7 +31,7 @@ class OnnxFuzzTest {
     }
 
     @Tag("jazzer-long")
-    @FuzzTest(maxExecutions = 100_000)
+    @FuzzTest(maxExecutions = 100_000, maxDuration = "60m")
     void onnxLong(byte[] data) {
         openAndReadAll(data);
     }
