@@ -60,7 +60,8 @@ final class LoraAdapters {
     private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
     private List<String> active = List.of();
     private boolean enabled = true;
-    private List<String> perSequence;
+    /** Per thread, so that threads running inference at the same time can each choose their own adapters. */
+    private final ThreadLocal<List<String>> perSequence = new ThreadLocal<>();
 
     void add(Adapter adapter) {
         if (byName.putIfAbsent(adapter.name(), adapter) != null) {
@@ -206,19 +207,24 @@ final class LoraAdapters {
     }
 
     void setPerSequence(List<String> names) {
-        this.perSequence = names == null ? null : List.copyOf(names);
+        if (names == null) {
+            perSequence.remove();
+        } else {
+            perSequence.set(List.copyOf(names));
+        }
     }
 
     /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */
     List<String> perSequence(Tape tape, long rows) {
-        if (perSequence == null || !enabled) {
+        List<String> names = perSequence.get();
+        if (names == null || !enabled) {
             return null;
         }
         if (!merged.isEmpty()) {
             throw new IllegalStateException("cannot run one adapter per sequence while adapters " + merged + " are merged; unmerge first");
         }
-        MixedBatches.check(perSequence, tape, rows);
-        return perSequence;
+        MixedBatches.check(names, tape, rows);
+        return names;
     }
 
     /** The distinct adapters this layer holds among per-sequence names (not {@link TunerLayer#BASE}). */

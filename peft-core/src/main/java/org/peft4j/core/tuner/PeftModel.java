@@ -554,7 +554,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
      * Runs one adapter per sequence in the next inference passes until the scope is closed (HF's
      * {@code adapter_names}): {@code perSequence.get(b)} names the adapter of sequence b, or
      * {@link TunerLayer#BASE} for the base model. Passes must not record for backward, and the batch size
-     * must equal the number of names.
+     * must equal the number of names. The choice holds for the calling thread only, so several threads may
+     * run inference on one model at the same time, each with its own adapters (see docs/reliability.md).
      */
     public Scope adapterPerSequence(List<String> perSequence) {
         checkAttached();
