@@ -95,6 +95,20 @@ final class ModelLoader {
      * vocabulary (what {@code peft4j pretrain} writes).
      */
     static Tokenizer tokenizer(String path, Path override) throws IOException {
+        Tokenizer tokenizer = openTokenizer(path, override);
+        if (!Builtins.isBuiltin(path)) {
+            int modelVocab = config(path).path("vocab_size").asInt(0);
+            try {
+                tokenizer.requireFits(modelVocab, "--model " + path);
+            } catch (IllegalArgumentException e) {
+                tokenizer.close();
+                throw e;
+            }
+        }
+        return tokenizer;
+    }
+
+    private static Tokenizer openTokenizer(String path, Path override) throws IOException {
         if (override != null) {
             return HfTokenizer.open(override);
         }
