@@ -47,6 +47,8 @@ public final class Trainer {
         int totalSteps = config.totalSteps(train.batchesPerEpoch());
         Optimizer optimizer = new Optimizer(config.updater(), config.weightDecay(), np -> np.param().value().rank() >= 2)
                 .withSchedule(new LearningRateSchedule(config.learningRate(), config.warmupSteps(), totalSteps, config.decay()));
+        TrainingHook hook = task.trainingHook();
+        hook.onStart(totalSteps);
         config.listeners().forEach(l -> l.onStart(totalSteps, registry.summary()));
         trainable.forEach(np -> np.param().zeroGrad());
 
@@ -73,12 +75,16 @@ public final class Trainer {
                 tokens += loss.tokens();
             }
             double gradNorm;
+            double hookLoss;
             try (MemoryWorkspace ws = Workspaces.open(Workspaces.OPTIMIZER)) {
+                hookLoss = hook.addLoss();
                 gradNorm = clipGradients(trainable, config.maxGradNorm());
+                hook.beforeUpdate(step);
                 optimizer.step(trainable, step);
+                hook.afterUpdate(step);
             }
             trainable.forEach(np -> np.param().zeroGrad());
-            double meanLoss = lossSum / accumulation;
+            double meanLoss = lossSum / accumulation + hookLoss;
             losses.add(meanLoss);
             totalTokens += tokens;
             StepInfo info = new StepInfo(step + 1, totalSteps, epoch, meanLoss, optimizer.learningRate(step), gradNorm, tokens,
