@@ -88,7 +88,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
                     throw new IllegalArgumentException("rank_pattern key '" + e.getKey() + "' must be '<module path>" + PATTERN_SUFFIX + "'");
                 }
                 List<Boolean> keep = e.getValue();
-                if (keep == null || keep.size() != initR || keep.contains(null)) {
+                if (keep == null || keep.size() != initR || keep.stream().anyMatch(k -> k == null)) {
                     throw new IllegalArgumentException("rank_pattern['" + e.getKey() + "'] must be a list of init_r (" + initR + ") booleans, got " + keep);
                 }
                 ranks.put(e.getKey(), List.copyOf(keep));

@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * <p>The gradients are read before the update (the optimizer turns them into updates in place) and the
  * importance is computed after it, with the updated weights, as HF does when update_and_allocate runs after
  * optimizer.step(). Exactly b0 − b triplets are masked (ties broken by module order); HF masks every triplet
- * scored at or below the (b0 − b)-th lowest score, which differs only on ties. Every allocation updates the
+ * scored at or below the (b0 − b)-th lowest score, which differs only on ties. Unlike HF, every module keeps at
+ * least its best-scored triplet (a module of rank 0 could not be saved or held here); since target_r ≥ 1 the
+ * budget always leaves room for that. Every allocation updates the
  * adapter's rank_pattern; the budget and the rank of every module are logged about ten times over the
  * budgeting phase and at the final allocation, and kept in {@link #history()}.
  */
@@ -128,6 +130,15 @@ public final class RankAllocator implements TrainingHook {
     /** Adds orth_reg_weight · mean(‖A·Aᵀ − I‖_F, ‖Bᵀ·B − I‖_F over all modules) and its gradient. */
     @Override
     public double addLoss() {
+        return regularizer(true);
+    }
+
+    /** orth_reg_weight · mean(‖A·Aᵀ − I‖_F, ‖Bᵀ·B − I‖_F over all modules), without gradients. */
+    public double regularization() {
+        return regularizer(false);
+    }
+
+    private double regularizer(boolean addGradients) {
         double w = config.orthRegWeight();
         if (w == 0) {
             return 0.0;
@@ -135,22 +146,22 @@ public final class RankAllocator implements TrainingHook {
         double coefficient = w / (2.0 * layers.size());
         double sum = 0;
         for (AdaLoraLayer layer : layers.values()) {
-            sum += orthogonality(layer.loraA(adapter), true, coefficient);
-            sum += orthogonality(layer.loraB(adapter), false, coefficient);
+            sum += orthogonality(layer.loraA(adapter), true, addGradients ? coefficient : 0);
+            sum += orthogonality(layer.loraB(adapter), false, addGradients ? coefficient : 0);
         }
         return coefficient * sum;
     }
 
     /**
      * ‖M‖_F with M = P·Pᵀ − I ({@code rows}, P = A) or Pᵀ·P − I (P = B); adds coefficient·∂‖M‖/∂P, which is
-     * 2·M·P/‖M‖ or 2·P·M/‖M‖, into P's gradient.
+     * 2·M·P/‖M‖ or 2·P·M/‖M‖, into P's gradient unless the coefficient is 0.
      */
-    static double orthogonality(Param p, boolean rows, double coefficient) {
+    private static double orthogonality(Param p, boolean rows, double coefficient) {
         INDArray v = p.value();
         INDArray m = rows ? Gemm.mm(v, v, false, true) : Gemm.mm(v, v, true, false);
         m.subi(Nd4j.eye(m.rows()).castTo(m.dataType()));
         double norm = m.norm2Number().doubleValue();
-        if (p.isTrainable() && norm > 0) {
+        if (coefficient != 0 && p.isTrainable() && norm > 0) {
             INDArray g = rows ? Gemm.mm(m, v, false, false) : Gemm.mm(v, m, false, false);
             p.grad().addi(g.muli(2.0 * coefficient / norm));
         }
@@ -232,8 +243,14 @@ public final class RankAllocator implements TrainingHook {
         List<boolean[]> keep = new ArrayList<>();
         for (int l = 0; l < list.size(); l++) {
             double[] s = tripletScores(list.get(l));
+            int best = 0;
+            for (int j = 1; j < s.length; j++) {
+                best = s[j] > s[best] ? j : best;
+            }
             for (int j = 0; j < s.length; j++) {
-                entries.add(new Entry(s[j], l, j));
+                if (j != best) {                                            // every module keeps its best triplet
+                    entries.add(new Entry(s[j], l, j));
+                }
             }
             boolean[] k = new boolean[s.length];
             Arrays.fill(k, true);
