@@ -51,7 +51,7 @@ public final class RankAllocator implements TrainingHook {
     private final List<Allocation> history = new ArrayList<>();
     private AdaLoraConfig config;
     private BudgetSchedule schedule;
-    private int lastLogged = Integer.MIN_VALUE;
+    private int lastLogged = -1_000_000;
 
     /** The smoothed importance Ī and uncertainty Ū of one param, and its gradient of the current step. */
     private record Scores(INDArray sensitivity, INDArray uncertainty, INDArray grad) {
@@ -100,12 +100,13 @@ public final class RankAllocator implements TrainingHook {
                     adapter, configured, totalSteps);
         }
         int initBudget = layers.values().stream().mapToInt(l -> l.heldTriplets(adapter).length).sum();
+        lastLogged = -1_000_000;
         schedule = new BudgetSchedule(initBudget, config.targetR() * layers.size(), config.tinit(), config.tfinal(), config.deltaT(),
                 config.totalStep());
         scores.clear();
         history.clear();
-        LOG.info("AdaLoRA adapter '{}': budget {} triplets over {} modules, falling after step {} to {} at step {} of {} "
-                + "(re-allocated every {} steps), orth_reg_weight {}", adapter, initBudget, layers.size(), config.tinit(),
+        LOG.info("AdaLoRA adapter '{}': budget {} triplets over {} modules, falling after global step {} to {} at global step {} "
+                + "(0-based, of {} steps; re-allocated every {} steps), orth_reg_weight {}", adapter, initBudget, layers.size(), config.tinit(),
                 schedule.targetBudget(), schedule.finalStep(), config.totalStep(), config.deltaT(), config.orthRegWeight());
     }
 
@@ -276,7 +277,7 @@ public final class RankAllocator implements TrainingHook {
         int every = Math.max(1, (schedule.finalStep() - schedule.tinit()) / 10);
         if (step == schedule.finalStep() || step - lastLogged >= every) {
             lastLogged = step;
-            LOG.info("AdaLoRA adapter '{}' step {}/{}: budget {} (start {}, target {}), ranks {}", adapter, step + 1, config.totalStep(),
+            LOG.info("AdaLoRA adapter '{}' global step {} of {}: budget {} (start {}, target {}), ranks {}", adapter, step, config.totalStep(),
                     allocation.budget(), schedule.initBudget(), schedule.targetBudget(), ranks);
         }
     }
