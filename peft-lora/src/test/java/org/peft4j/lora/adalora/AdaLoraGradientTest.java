@@ -102,6 +102,34 @@ class AdaLoraGradientTest {
         checkLayer(layer, false, 14);
     }
 
+    /** AD-01 and AD-06: the default init (E = 0) leaves the output as it was; merging gives the same outputs and unmerging restores W. */
+    @Test
+    void identityInitAndMergeRoundTrip() {
+        SplittableRandom rng = new SplittableRandom(21);
+        INDArray x = GradientCheck.randn(rng, 6, 5);
+        AdaLoraLinear identity = layer(WeightLayout.OUT_IN, 5, AdaLoraConfig.builder().initR(3).targetR(2).build());
+        try (Tape t = Tape.inference(KERNELS); Tape u = Tape.inference(KERNELS)) {
+            assertEquals(identity.baseLayer().forward(x, t), identity.forward(x, u), "E = 0: the output is the base output");
+        }
+        for (WeightLayout layout : WeightLayout.values()) {
+            AdaLoraLinear layer = layer(layout, 6, random().build());
+            INDArray w = layer.baseLayer().weight().value().dup();
+            INDArray unmerged;
+            INDArray merged;
+            try (Tape t = Tape.inference(KERNELS)) {
+                unmerged = layer.forward(x, t).dup();
+            }
+            layer.merge(List.of("default"), true);
+            try (Tape t = Tape.inference(KERNELS)) {
+                merged = layer.forward(x, t).dup();
+            }
+            assertTrue(unmerged.equalsWithEps(merged, 1e-12), layout + ": merged outputs equal the unmerged ones");
+            assertTrue(!w.equalsWithEps(layer.baseLayer().weight().value(), 1e-6), "merging changed W");
+            layer.unmerge();
+            assertTrue(w.equalsWithEps(layer.baseLayer().weight().value(), 1e-12), layout + ": unmerging restores W");
+        }
+    }
+
     /** The whole training loss, task loss plus orth_reg_weight·mean‖·‖_F, through GPT-2: every A, E and B. */
     @Test
     void throughGpt2WithTheRegularizer() {
