@@ -63,12 +63,14 @@ public final class LoraAdapters {
     private boolean enabled = true;
     private List<String> perSequence;
 
+    /** Adds {@code adapter}; fails if the layer already holds one of its name. */
     public void add(Adapter adapter) {
         if (byName.putIfAbsent(adapter.name(), adapter) != null) {
             throw new IllegalArgumentException("this layer already holds adapter '" + adapter.name() + "'");
         }
     }
 
+    /** The adapter called {@code name}; fails listing the names the layer holds. */
     public Adapter get(String name) {
         Adapter a = byName.get(name);
         if (a == null) {
@@ -94,14 +96,17 @@ public final class LoraAdapters {
         active = List.copyOf(rest);
     }
 
+    /** The names of the adapters, in the order they were added. */
     public Set<String> names() {
         return new LinkedHashSet<>(byName.keySet());
     }
 
+    /** Makes the held adapters among {@code names} active, in that order. */
     public void setActive(List<String> names) {
         this.active = names.stream().filter(byName::containsKey).toList();
     }
 
+    /** The active adapters. */
     public List<String> active() {
         return active;
     }
@@ -114,14 +119,17 @@ public final class LoraAdapters {
         return active.stream().map(byName::get).toList();
     }
 
+    /** Turns all adapters on or off. */
     public void setEnabled(boolean on) {
         this.enabled = on;
     }
 
+    /** True if adapters are on. */
     public boolean enabled() {
         return enabled;
     }
 
+    /** The merged adapters in merge order (live). */
     public List<String> merged() {
         return merged;
     }
@@ -206,6 +214,7 @@ public final class LoraAdapters {
         }
     }
 
+    /** One adapter name per sequence for the next passes, or null for the active adapters. */
     public void setPerSequence(List<String> names) {
         this.perSequence = names == null ? null : List.copyOf(names);
     }

@@ -17,8 +17,8 @@ import org.peft4j.core.param.ParamRegistry.NamedParam;
  * Trains the trainable params of a {@link TrainableTask}: micro-batches with gradient accumulation,
  * global-norm clipping, an ND4J updater under a warmup schedule, periodic evaluation and atomic
  * checkpoints. Deterministic on the CPU: the same config, data and seed give the same losses. The task's
- * {@link TrainingHook} may add a loss term of its own and work before and after each update (AdaLoRA's rank
- * allocation runs there, without any call from the user).
+ * {@link TrainingHook} may add a loss term of its own and work before and after each update (a method's
+ * per-step bookkeeping runs there, without any call from the user).
  *
  * <p>Memory: each micro-batch runs inside an ND4J workspace that is reset after it, so activations and
  * temporaries reuse one block of off-heap memory and the process does not grow over a long run.

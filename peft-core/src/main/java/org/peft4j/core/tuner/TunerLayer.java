@@ -68,7 +68,7 @@ public interface TunerLayer {
 
     /**
      * The tensors adapter {@code name} saves, under the names of {@link #adapterParams}: by default the params'
-     * values. A layer whose params hold more than it saves (AdaLoRA's masked triplets) returns the saved part
+     * values. A layer whose params hold more than it saves (e.g. parts a method has masked out) returns the saved part
      * as new arrays, and must then be built with that shape when the file is loaded.
      */
     default Map<String, INDArray> savedTensors(String name) {
