@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Module;
+import org.peft4j.core.param.Param;
 import org.peft4j.core.train.TrainingHook;
 import org.peft4j.core.tuner.PeftMethod;
 import org.peft4j.core.tuner.TunerLayer;
@@ -75,12 +76,23 @@ public final class AdaLoraMethod implements PeftMethod<AdaLoraConfig> {
         return config.fanInFanOut() != null ? config : config.withFanInFanOut(LoraMethod.derivedFanInFanOut(targeted));
     }
 
-    /** The rank allocator of the adapter: the orthogonal regularizer and the budget schedule, run by the trainer. */
+    /**
+     * The rank allocator of the adapter: the orthogonal regularizer and the budget schedule, run by the trainer.
+     * Fails if another AdaLoRA adapter in the same layers trains too (HF allows one trainable AdaLoRA adapter).
+     */
     @Override
     public TrainingHook trainingHook(String adapterName, AdaLoraConfig config, Map<String, TunerLayer> layers,
             Consumer<AdaLoraConfig> configUpdate) {
         Map<String, AdaLoraLayer> own = new LinkedHashMap<>();
-        layers.forEach((path, layer) -> own.put(path, (AdaLoraLayer) layer));
+        layers.forEach((path, layer) -> {
+            for (String other : layer.adapterNames()) {
+                if (!other.equals(adapterName) && layer.adapterParams(other).values().stream().anyMatch(Param::isTrainable)) {
+                    throw new IllegalStateException("AdaLoRA supports only 1 trainable adapter, but '" + adapterName + "' and '" + other
+                            + "' both train in '" + path + "'; make all adapters but the one to train inactive or load them frozen");
+                }
+            }
+            own.put(path, (AdaLoraLayer) layer);
+        });
         return new RankAllocator(adapterName, config, own, configUpdate);
     }
 }

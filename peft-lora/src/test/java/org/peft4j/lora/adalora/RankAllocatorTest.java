@@ -187,6 +187,20 @@ class RankAllocatorTest {
         }
     }
 
+    /** AD-02: two AdaLoRA adapters may be held, but only one may train. */
+    @Test
+    void onlyOneAdaLoraAdapterTrains() {
+        Gpt2Model gpt2 = TinyModels.gpt2(TinyModels.tinyGpt2(), 43, DataType.FLOAT, KernelChoice.AUTO);
+        AdaLoraConfig config = AdaLoraConfig.builder().initR(4).targetR(2).targetModules("c_attn").build();
+        try (PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2).adapter("default", config).adapter("other", config).seed(3).build()) {
+            CausalLmTask task = new CausalLmTask(gpt2);
+            assertTrue(peft.trainableTask(task).trainingHook() instanceof RankAllocator, "one active adapter trains");
+            peft.setActiveAdapters(List.of("default", "other"));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> peft.trainableTask(task).trainingHook());
+            assertTrue(e.getMessage().contains("AdaLoRA supports only 1 trainable adapter"), e.getMessage());
+        }
+    }
+
     private static AdaLoraLinear tinyLayer(AdaLoraConfig config, int in, int out, String path) {
         SplittableRandom rng = new SplittableRandom(path.hashCode());
         Linear base = new Linear(Param.frozen("weight", Init.uniform(DataType.DOUBLE, 0.5, rng, out, in)), null, WeightLayout.OUT_IN);
