@@ -16,7 +16,9 @@ import org.peft4j.core.param.ParamRegistry.NamedParam;
 /**
  * Trains the trainable params of a {@link TrainableTask}: micro-batches with gradient accumulation,
  * global-norm clipping, an ND4J updater under a warmup schedule, periodic evaluation and atomic
- * checkpoints. Deterministic on the CPU: the same config, data and seed give the same losses.
+ * checkpoints. Deterministic on the CPU: the same config, data and seed give the same losses. The task's
+ * {@link TrainingHook} may add a loss term of its own and work before and after each update (a method's
+ * per-step bookkeeping runs there, without any call from the user).
  *
  * <p>Memory: each micro-batch runs inside an ND4J workspace that is reset after it, so activations and
  * temporaries reuse one block of off-heap memory and the process does not grow over a long run.
@@ -47,6 +49,8 @@ public final class Trainer {
         int totalSteps = config.totalSteps(train.batchesPerEpoch());
         Optimizer optimizer = new Optimizer(config.updater(), config.weightDecay(), np -> np.param().value().rank() >= 2)
                 .withSchedule(new LearningRateSchedule(config.learningRate(), config.warmupSteps(), totalSteps, config.decay()));
+        TrainingHook hook = task.trainingHook();
+        hook.onStart(totalSteps);
         config.listeners().forEach(l -> l.onStart(totalSteps, registry.summary()));
         trainable.forEach(np -> np.param().zeroGrad());
 
@@ -73,12 +77,16 @@ public final class Trainer {
                 tokens += loss.tokens();
             }
             double gradNorm;
+            double hookLoss;
             try (MemoryWorkspace ws = Workspaces.open(Workspaces.OPTIMIZER)) {
+                hookLoss = hook.addLoss();
                 gradNorm = clipGradients(trainable, config.maxGradNorm());
+                hook.beforeUpdate(step);
                 optimizer.step(trainable, step);
+                hook.afterUpdate(step);
             }
             trainable.forEach(np -> np.param().zeroGrad());
-            double meanLoss = lossSum / accumulation;
+            double meanLoss = lossSum / accumulation + hookLoss;
             losses.add(meanLoss);
             totalTokens += tokens;
             StepInfo info = new StepInfo(step + 1, totalSteps, epoch, meanLoss, optimizer.learningRate(step), gradNorm, tokens,

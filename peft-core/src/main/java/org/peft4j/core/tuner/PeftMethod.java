@@ -5,7 +5,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import org.peft4j.core.nn.Module;
+import org.peft4j.core.train.TrainingHook;
 
 /**
  * One PEFT method: which modules it can adapt and how it wraps them (HF PEFT's {@code BaseTuner}
@@ -58,6 +60,17 @@ public interface PeftMethod<C extends PeftConfig> {
      */
     default C appliedConfig(C config, Map<String, TunerLayer> targeted) {
         return config;
+    }
+
+    /**
+     * What the trainer should run besides the task's loss while adapter {@code adapterName} trains (a loss term
+     * of the method's own, work around each optimizer update); asked at the start of every training run for
+     * each adapter that trains. {@code layers} are the wrappers holding the adapter, by path;
+     * {@code configUpdate} replaces the config the adapter reports and saves from then on (e.g. with values
+     * the training fixed). By default nothing.
+     */
+    default TrainingHook trainingHook(String adapterName, C config, Map<String, TunerLayer> layers, Consumer<C> configUpdate) {
+        return TrainingHook.NONE;
     }
 
     /** Casts a config to this method's type, failing with both types named. */

@@ -29,6 +29,7 @@ import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.param.ParamRegistry.NamedParam;
 import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.train.TrainingHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -750,6 +751,35 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         return new PeftTask<>(this, task);
     }
 
+    /**
+     * What the trainer runs besides the loss for the adapters that train now: each one's
+     * {@link PeftMethod#trainingHook}, in adapter order. The hooks may replace an adapter's config (values
+     * fixed by the training, such as a schedule length); {@link #config} and {@link #save} report the new one.
+     */
+    public TrainingHook trainingHook() {
+        checkAttached();
+        List<TrainingHook> hooks = new ArrayList<>();
+        for (String name : adapters.keySet()) {
+            if (trains(name)) {
+                hooks.add(hookOf(adapters.get(name).method(), name));
+            }
+        }
+        return TrainingHook.all(hooks);
+    }
+
+    private <C extends PeftConfig> TrainingHook hookOf(PeftMethod<C> method, String name) {
+        Map<String, TunerLayer> layers = new LinkedHashMap<>();
+        tunerLayers().forEach((path, layer) -> {
+            if (layer.adapterNames().contains(name)) {
+                layers.put(path, layer);
+            }
+        });
+        return method.trainingHook(name, method.cast(adapters.get(name).config()), layers, updated -> {
+            Adapter a = requireAdapter(name);
+            adapters.put(name, new Adapter(a.method(), updated, a.targeted(), a.copied(), a.trainable()));
+        });
+    }
+
     /** The params of the model (base and adapters) by path, live. */
     public ParamRegistry registry() {
         return new ParamRegistry(base.module());
@@ -813,6 +843,11 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             Path out = AdapterFiles.adapterDir(dir, name);
             Map<String, INDArray> tensors = new LinkedHashMap<>();
             adapterState(name).forEach((k, p) -> tensors.put(k, p.value()));
+            tunerLayers().forEach((path, layer) -> {
+                if (layer.adapterNames().contains(name)) {
+                    layer.savedTensors(name).forEach((rel, t) -> tensors.put(AdapterFiles.KEY_PREFIX + path + "." + rel, t));
+                }
+            });
             ObjectNode json = a.config().toHfJson();
             json.put("inference_mode", true);
             if (json.path("base_model_name_or_path").isNull() || json.path("base_model_name_or_path").isMissingNode()) {
