@@ -13,7 +13,20 @@ import java.util.List;
 public interface TrainingHook {
     /** A hook that does nothing. */
     TrainingHook NONE = new TrainingHook() {
+        @Override
+        public boolean resumable() {
+            return true;
+        }
     };
+
+    /**
+     * True if a run with this hook can continue from a checkpoint: the hook keeps no state across steps
+     * beyond what the params hold. Hooks with state (moving averages, masks) return false until they can
+     * save it, and resuming is refused rather than continued differently.
+     */
+    default boolean resumable() {
+        return false;
+    }
 
     /** Before the first step, with the number of optimizer steps the trainer will run. */
     default void onStart(int totalSteps) {
@@ -47,6 +60,11 @@ public interface TrainingHook {
             return list.get(0);
         }
         return new TrainingHook() {
+            @Override
+            public boolean resumable() {
+                return list.stream().allMatch(TrainingHook::resumable);
+            }
+
             @Override
             public void onStart(int totalSteps) {
                 list.forEach(h -> h.onStart(totalSteps));
