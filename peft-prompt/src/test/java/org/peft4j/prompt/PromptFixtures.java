@@ -28,19 +28,31 @@ final class PromptFixtures {
 
     /** GPT-2: vocab 13, 2 layers, hidden 8, 2 heads, 64 positions. */
     static Gpt2Model gpt2(long seed) {
-        return Gpt2Model.random(TinyDecoders.tinyGpt2(), seed, DataType.DOUBLE, KernelChoice.PORTABLE);
+        return gpt2(seed, DataType.DOUBLE);
+    }
+
+    static Gpt2Model gpt2(long seed, DataType type) {
+        return Gpt2Model.random(TinyDecoders.tinyGpt2(), seed, type, KernelChoice.PORTABLE);
     }
 
     /** LLaMA-style: hidden 12, 4 query heads of 4 sharing 2 kv heads, rotary, biases. */
     static LlamaModel llama(long seed) {
-        return LlamaModel.random(TinyDecoders.tinyLlama().initializerRange(0.5).build(), seed, DataType.DOUBLE, KernelChoice.PORTABLE);
+        return llama(seed, DataType.DOUBLE);
+    }
+
+    static LlamaModel llama(long seed, DataType type) {
+        return LlamaModel.random(TinyDecoders.tinyLlama().initializerRange(0.5).build(), seed, type, KernelChoice.PORTABLE);
     }
 
     /** BERT classifier: vocab 13, 2 layers, hidden 8, 2 heads, 3 labels, pooler. */
     static BertForSequenceClassification bert(long seed) {
+        return bert(seed, DataType.DOUBLE);
+    }
+
+    static BertForSequenceClassification bert(long seed, DataType type) {
         BertConfig config = BertConfig.builder().vocabSize(13).hiddenSize(8).numHiddenLayers(2).numAttentionHeads(2).intermediateSize(16)
                 .maxPositionEmbeddings(32).typeVocabSize(2).dropout(0.0).initializerRange(0.5).numLabels(3).build();
-        return BertForSequenceClassification.random(config, BertForSequenceClassification.Pooling.POOLER, seed, DataType.DOUBLE,
+        return BertForSequenceClassification.random(config, BertForSequenceClassification.Pooling.POOLER, seed, type,
                 KernelChoice.PORTABLE);
     }
 
