@@ -62,7 +62,7 @@ public final class Lstm extends Layer {
         if (x.rank() != 2 || x.columns() != inputSize) {
             throw new IllegalArgumentException("LSTM expects x [T, " + inputSize + "], got " + java.util.Arrays.toString(x.shape()));
         }
-        double[][] input = x.toDoubleMatrix();
+        double[][] input = rows(x);
         List<Run[]> runs = new ArrayList<>();
         for (int l = 0; l < numLayers; l++) {
             Run[] both = {run(l, 0, input), run(l, 1, input)};
@@ -70,16 +70,17 @@ public final class Lstm extends Layer {
             input = concat(both[0].h(), both[1].h());
         }
         tape.push(this, runs);
-        return Nd4j.create(input).castTo(x.dataType());
+        return Nd4j.createFromArray(input).castTo(x.dataType());
     }
 
     private Run run(int l, int d, double[][] x) {
         int steps = x.length;
-        double[][] w = wih[l][d].value().toDoubleMatrix();
-        double[][] u = whh[l][d].value().toDoubleMatrix();
-        double[] b = bih[l][d].value().toDoubleVector();
-        double[] b2 = bhh[l][d].value().toDoubleVector();
+        double[] w = flat(wih[l][d].value());                      // [4H, in] row-major
+        double[] u = flat(whh[l][d].value());                      // [4H, H]
+        double[] b = flat(bih[l][d].value());
+        double[] b2 = flat(bhh[l][d].value());
         int hs = hidden;
+        int in = x[0].length;
         double[][] gi = new double[steps][hs];
         double[][] gf = new double[steps][hs];
         double[][] gg = new double[steps][hs];
@@ -91,7 +92,7 @@ public final class Lstm extends Layer {
         for (int s = 0; s < steps; s++) {
             int t = d == 0 ? s : steps - 1 - s;
             for (int j = 0; j < 4 * hs; j++) {
-                double a = b[j] + b2[j] + dot(w[j], x[t]) + dot(u[j], hPrev);
+                double a = b[j] + b2[j] + dot(w, j * in, x[t]) + dot(u, j * hs, hPrev);
                 int k = j % hs;
                 switch (j / hs) {
                     case 0 -> gi[t][k] = sigmoid(a);
@@ -114,7 +115,7 @@ public final class Lstm extends Layer {
     @SuppressWarnings("unchecked")
     public INDArray backward(INDArray gradOutput, Tape tape) {
         List<Run[]> runs = tape.pop(this, List.class);
-        double[][] dOut = gradOutput.toDoubleMatrix();
+        double[][] dOut = rows(gradOutput);
         for (int l = numLayers - 1; l >= 0; l--) {
             int in = l == 0 ? inputSize : 2 * hidden;
             double[][] dIn = new double[dOut.length][in];
@@ -123,7 +124,7 @@ public final class Lstm extends Layer {
             }
             dOut = dIn;
         }
-        return Nd4j.create(dOut).castTo(gradOutput.dataType());
+        return Nd4j.createFromArray(dOut).castTo(gradOutput.dataType());
     }
 
     /** Backpropagation through time of one direction; adds dL/dx into dIn and the param gradients. */
@@ -131,10 +132,10 @@ public final class Lstm extends Layer {
         int steps = r.x().length;
         int hs = hidden;
         int in = r.x()[0].length;
-        double[][] w = wih[l][d].value().toDoubleMatrix();
-        double[][] u = whh[l][d].value().toDoubleMatrix();
-        double[][] dW = new double[4 * hs][in];
-        double[][] dU = new double[4 * hs][hs];
+        double[] w = flat(wih[l][d].value());
+        double[] u = flat(whh[l][d].value());
+        double[] dW = new double[4 * hs * in];
+        double[] dU = new double[4 * hs * hs];
         double[] dB = new double[4 * hs];
         double[] dhNext = new double[hs];
         double[] dcNext = new double[hs];
@@ -162,21 +163,21 @@ public final class Lstm extends Layer {
                 }
                 dB[j] += a;
                 for (int m = 0; m < in; m++) {
-                    dW[j][m] += a * r.x()[t][m];
-                    dIn[t][m] += a * w[j][m];
+                    dW[j * in + m] += a * r.x()[t][m];
+                    dIn[t][m] += a * w[j * in + m];
                 }
                 if (!first) {
                     for (int m = 0; m < hs; m++) {
-                        dU[j][m] += a * r.h()[prev][m];
-                        dhNext[m] += a * u[j][m];
+                        dU[j * hs + m] += a * r.h()[prev][m];
+                        dhNext[m] += a * u[j * hs + m];
                     }
                 }
             }
         }
-        addGrad(wih[l][d], Nd4j.create(dW));
-        addGrad(whh[l][d], Nd4j.create(dU));
-        addGrad(bih[l][d], Nd4j.create(dB));
-        addGrad(bhh[l][d], Nd4j.create(dB));
+        addGrad(wih[l][d], Nd4j.createFromArray(dW));
+        addGrad(whh[l][d], Nd4j.createFromArray(dU));
+        addGrad(bih[l][d], Nd4j.createFromArray(dB));
+        addGrad(bhh[l][d], Nd4j.createFromArray(dB));
     }
 
     private static void addGrad(Param p, INDArray g) {
@@ -185,12 +186,29 @@ public final class Lstm extends Layer {
         }
     }
 
-    private static double dot(double[] a, double[] b) {
+    /** Σ a[offset + i]·b[i] over b. */
+    private static double dot(double[] a, int offset, double[] b) {
         double s = 0;
-        for (int i = 0; i < a.length; i++) {
-            s += a[i] * b[i];
+        for (int i = 0; i < b.length; i++) {
+            s += a[offset + i] * b[i];
         }
         return s;
+    }
+
+    /** The values of {@code x} in c order, as doubles. */
+    private static double[] flat(INDArray x) {
+        return x.dup('c').data().asDouble();
+    }
+
+    /** The rows of a matrix {@code [T, n]} as doubles. */
+    private static double[][] rows(INDArray x) {
+        double[] v = flat(x);
+        int cols = (int) x.columns();
+        double[][] out = new double[(int) x.rows()][];
+        for (int t = 0; t < out.length; t++) {
+            out[t] = java.util.Arrays.copyOfRange(v, t * cols, (t + 1) * cols);
+        }
+        return out;
     }
 
     private static double sigmoid(double a) {
