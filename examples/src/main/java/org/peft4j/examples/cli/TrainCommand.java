@@ -45,7 +45,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", sortOptions = false, showDefaultValues = true,
         description = {"Fine-tune a model on JSONL data: {\"text\": ..., \"label\": ...} per line for classification,",
             "{\"text\": ...} for a causal LM. Logs progress, saves to --out (the model as an HF checkpoint with --method full,",
-            "the adapter in HF PEFT's layout with --method lora or adalora; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
+            "the adapter in HF PEFT's layout with any other --method; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
             "and prints the final evaluation as one JSON line last:",
             "accuracy, f1, mcc for classification; loss and perplexity for a causal LM.",
             "PATH is an HF checkpoint directory, an .onnx file with config.json (and tokenizer.json) beside it,",
@@ -65,11 +65,15 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
     Path eval;
 
-    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full, lora or adalora.")
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
+            description = "Fine-tuning method: full, lora, adalora, prompt, ptuning, prefix or ptuning-v2.")
     String method;
 
     @Mixin
     AdaLoraOptions adalora;
+
+    @Mixin
+    PromptOptions prompt;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
@@ -137,11 +141,11 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora") && !method.equals("adalora")) {
-            throw usageError("--method must be full, lora or adalora, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !method.equals("adalora") && !PromptOptions.handles(method)) {
+            throw usageError("--method must be full, lora, adalora, prompt, ptuning, prefix or ptuning-v2, got '" + method + "'");
         }
         if (methodConfig != null && method.equals("full")) {
-            throw usageError("--config describes a method's adapter; use it with --method lora or adalora");
+            throw usageError("--config describes a method's adapter; use it with any --method but full");
         }
         checkPositive("--epochs", epochs);
         checkPositive("--batch-size", batchSize);
@@ -266,6 +270,13 @@ public final class TrainCommand extends CliCommand {
                 return adalora.config(taskType, loraAlpha, loraDropout, targetModules);
             } catch (IllegalArgumentException e) {
                 throw usageError("AdaLoRA options: " + e.getMessage());
+            }
+        }
+        if (PromptOptions.handles(method)) {
+            try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {
+                return prompt.config(method, taskType, baseModelName(model), tokenizer);
+            } catch (IllegalArgumentException e) {
+                throw usageError("--method " + method + ": " + e.getMessage());
             }
         }
         try {

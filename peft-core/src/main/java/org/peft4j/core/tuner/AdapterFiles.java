@@ -39,6 +39,11 @@ public final class AdapterFiles {
     public static final String WEIGHTS = "adapter_model.safetensors";
     /** The prefix of every key: PeftModel.base_model (the tuner) .model (the wrapped model). */
     public static final String KEY_PREFIX = "base_model.model.";
+    /**
+     * The prefix of the keys of modules to save for a method that adapts the model's input: HF PEFT leaves
+     * the model unwrapped then (PeftModel.base_model is the model itself).
+     */
+    public static final String INPUT_KEY_PREFIX = "base_model.";
     /** The adapter saved at the top of a directory. */
     public static final String DEFAULT_ADAPTER = "default";
 

@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.train.TrainingHook;
 
@@ -71,6 +72,23 @@ public interface PeftMethod<C extends PeftConfig> {
      */
     default TrainingHook trainingHook(String adapterName, C config, Map<String, TunerLayer> layers, Consumer<C> configUpdate) {
         return TrainingHook.NONE;
+    }
+
+    /**
+     * True for a method that adapts the model as a whole at its input (virtual tokens, past keys/values)
+     * instead of wrapping target modules: {@link PeftModel} then matches no targets, asks {@link #createHook}
+     * for each adapter and never calls {@link #inject}.
+     */
+    default boolean adaptsInput() {
+        return false;
+    }
+
+    /**
+     * Builds adapter {@code adapterName}'s hook for {@code base}; only called when {@link #adaptsInput()} is
+     * true. The hook is not active yet.
+     */
+    default ModelHook createHook(PretrainedModel base, String adapterName, C config, SplittableRandom rng) {
+        throw new UnsupportedOperationException("method " + id() + " wraps target modules; it has no input hook");
     }
 
     /** Casts a config to this method's type, failing with both types named. */
