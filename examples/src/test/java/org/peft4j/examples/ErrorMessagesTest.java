@@ -90,6 +90,14 @@ class ErrorMessagesTest {
     }
 
     @Test
+    void configKeyPeft4jCannotHonour() throws IOException {
+        String json = "{\"peft_type\": \"LORA\", \"r\": 4, \"target_modules\": [\"c_attn\"], \"use_qalora\": true}";
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> PeftMethods.load().byPeftType("LORA").configFromHfJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)));
+        assertMessage(e, "adapter config sets use_qalora = true, which peft4j does not support; it accepts only null, false or empty there");
+    }
+
+    @Test
     void wrongTaskForAModel() throws IOException {
         Path model = dir.resolve("gpt2");
         HfCheckpoint.save(tinyGpt2(), model);

@@ -128,6 +128,18 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--log-every", paramLabel = "N", defaultValue = "20", description = "Log progress every this many steps.")
     int logEvery;
 
+    @Option(names = "--save-every", paramLabel = "N", defaultValue = "0",
+            description = "Write a training checkpoint (params, optimizer state, step) to OUT/checkpoints every this many steps; 0 = none.")
+    int saveEvery;
+
+    @Option(names = "--resume", paramLabel = "DIR",
+            description = "Continue an interrupted run from its newest checkpoint: the run's --out, its checkpoints directory or one checkpoint. "
+                    + "Give the same model, data and options as the first time.")
+    Path resume;
+
+    @Option(names = "--skip-nonfinite", description = "Skip (and count) steps whose loss or gradient is NaN or infinite instead of stopping.")
+    boolean skipNonFinite;
+
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "An HF tokenizer.json, if none is beside the model.")
     Path tokenizerFile;
 
@@ -151,6 +163,12 @@ public final class TrainCommand extends CliCommand {
         checkPositive("--batch-size", batchSize);
         checkPositive("--max-length", maxLength);
         checkPositive("--log-every", logEvery);
+        if (saveEvery < 0) {
+            throw usageError("--save-every must be >= 0 (0 = no checkpoints), got " + saveEvery);
+        }
+        if (resume != null && !Files.isDirectory(resume)) {
+            throw usageError("--resume: no such directory: " + resume);
+        }
         if (maxSteps < 0 || evalEvery < 0) {
             throw usageError("--max-steps and --eval-every must be >= 0");
         }
@@ -203,7 +221,13 @@ public final class TrainCommand extends CliCommand {
         TrainerConfig.Builder config = TrainerConfig.builder().adamW(lr, weightDecay).decay(Decay.LINEAR).epochs(epochs).maxSteps(maxSteps)
                 .evalEvery(evalEvery).seed(seed).listener(new ProgressLogger(logEvery));
         int totalSteps = config.build().totalSteps(trainBatches.batchesPerEpoch());
-        config.warmupSteps((int) Math.round(warmupRatio * totalSteps));
+        config.warmupSteps((int) Math.round(warmupRatio * totalSteps)).skipNonFiniteSteps(skipNonFinite);
+        if (saveEvery > 0) {
+            config.checkpoints(out.resolve(CHECKPOINTS), saveEvery);
+        }
+        if (resume != null) {
+            config.resumeFrom(Files.isDirectory(resume.resolve(CHECKPOINTS)) ? resume.resolve(CHECKPOINTS) : resume);
+        }
         Files.createDirectories(out);
         TrainResult result;
         try (LossCsvWriter csv = new LossCsvWriter(out.resolve("loss.csv"))) {
@@ -224,6 +248,8 @@ public final class TrainCommand extends CliCommand {
         }
         double seconds = result.elapsedNanos() / 1e9;
         double epochsDone = (double) result.steps() * batchSize / Math.max(1, trainBatchesExamples(trainBatches));
+        // a resumed run timed only the steps after its checkpoint
+        double epochsRun = (double) (result.losses().size() + result.skippedSteps()) * batchSize / Math.max(1, trainBatchesExamples(trainBatches));
         ObjectNode summary = new ObjectMapper().createObjectNode();
         summary.put("task", kind.toString());
         summary.put("method", method);
@@ -234,6 +260,9 @@ public final class TrainCommand extends CliCommand {
         summary.put("params", registry.totalCount());
         summary.put("trainable_percent", Math.round(10000.0 * registry.trainableCount() / registry.totalCount()) / 100.0);
         summary.put("train_loss", result.lastLoss());
+        if (result.skippedSteps() > 0) {
+            summary.put("skipped_steps", result.skippedSteps());
+        }
         if (before != null) {
             putMetrics(summary, "before_", before);
         }
@@ -241,7 +270,7 @@ public final class TrainCommand extends CliCommand {
             putMetrics(summary, "", result.finalEval());
         }
         summary.put("train_seconds", Math.round(seconds * 10) / 10.0);
-        summary.put("seconds_per_epoch", Math.round(seconds / Math.max(epochsDone, 1e-9) * 10) / 10.0);
+        summary.put("seconds_per_epoch", Math.round(seconds / Math.max(epochsRun, 1e-9) * 10) / 10.0);
         summary.put("out", out.toString());
         AtomicFiles.writeString(out.resolve("metrics.json"), new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
         LOG.info("saved to {} in {} s", out, Math.round((System.nanoTime() - start) / 1e9));
@@ -294,6 +323,9 @@ public final class TrainCommand extends CliCommand {
             throw usageError("LoRA options: " + e.getMessage());
         }
     }
+
+    /** The folder under --out where --save-every writes training checkpoints. */
+    static final String CHECKPOINTS = "checkpoints";
 
     /** HF's name of a builtin model, for base_model_name_or_path; other paths as given. */
     static String baseModelName(String model) {

@@ -55,7 +55,7 @@ public final class Workspaces {
                     + layer.getClass().getSimpleName() + " would save activations that the scratch workspace frees");
         }
         try (MemoryWorkspace ws = open(LAYER_SCRATCH)) {
-            return layer.forward(x, tape).leverage();
+            return toParent(layer.forward(x, tape));
         }
     }
 
@@ -66,7 +66,31 @@ public final class Workspaces {
      */
     public static INDArray backwardScoped(Layer layer, INDArray gradOutput, Tape tape) {
         try (MemoryWorkspace ws = open(LAYER_SCRATCH)) {
-            return layer.backward(gradOutput, tape).leverage();
+            return toParent(layer.backward(gradOutput, tape));
+        }
+    }
+
+    /**
+     * {@code x} moved from the current workspace to the one that encloses it (outside all workspaces if
+     * none does), like ND4J's {@code leverage()}, keeping the data type: {@code leverage()} of ND4J
+     * 1.0.0-M2.1 copies a DOUBLE array into FLOAT, which broke double-precision training and generation.
+     */
+    static INDArray toParent(INDArray x) {
+        if (x.dataType() == Nd4j.dataType()) {
+            return x.leverage();
+        }
+        MemoryWorkspace current = Nd4j.getMemoryManager().getCurrentWorkspace();
+        if (!x.isAttached() || current == null || x.data().getParentWorkspace() != current) {
+            return x;                                            // not in the workspace that is about to be reset
+        }
+        MemoryWorkspace parent = current.getParentWorkspace();
+        if (parent == null) {
+            try (MemoryWorkspace none = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                return x.dup();
+            }
+        }
+        try (MemoryWorkspace borrowed = parent.notifyScopeBorrowed()) {
+            return x.dup();
         }
     }
 }

@@ -6,6 +6,8 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -17,6 +19,8 @@ public final class LossCsvWriter implements TrainingListener, AutoCloseable {
     public static final String HEADER = "step,epoch,loss,learning_rate,grad_norm,tokens_per_second,eval_loss";
     private final Path path;
     private BufferedWriter out;
+    private boolean started;
+    private int resumedAt = -1;
     private long lastNanos;
 
     public LossCsvWriter(Path path) {
@@ -25,18 +29,41 @@ public final class LossCsvWriter implements TrainingListener, AutoCloseable {
 
     @Override
     public void onStart(int totalSteps, String description) {
-        try {
-            if (path.getParent() != null) {
-                Files.createDirectories(path.getParent());
-            }
-            out = Files.newBufferedWriter(path, StandardCharsets.UTF_8);
-            out.write(HEADER);
-            out.newLine();
-            out.flush();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the loss curve to " + path, e);
-        }
+        close();
+        started = true;
+        resumedAt = -1;
         lastNanos = 0;
+    }
+
+    /** A resumed run keeps the rows of the steps before the checkpoint and appends after them. */
+    @Override
+    public void onResume(int step, java.nio.file.Path from) {
+        resumedAt = step;
+    }
+
+    /** Opens the file on the first row: fresh, or with the earlier run's rows up to the resumed step. */
+    private void open() throws IOException {
+        List<String> kept = new ArrayList<>();
+        if (resumedAt >= 0 && Files.isRegularFile(path)) {
+            for (String line : Files.readAllLines(path, StandardCharsets.UTF_8)) {
+                int comma = line.indexOf(',');
+                if (comma > 0 && !line.equals(HEADER) && line.substring(0, comma).chars().allMatch(Character::isDigit)
+                        && Integer.parseInt(line.substring(0, comma)) <= resumedAt) {
+                    kept.add(line);
+                }
+            }
+        }
+        if (path.getParent() != null) {
+            Files.createDirectories(path.getParent());
+        }
+        out = Files.newBufferedWriter(path, StandardCharsets.UTF_8);
+        out.write(HEADER);
+        out.newLine();
+        for (String line : kept) {
+            out.write(line);
+            out.newLine();
+        }
+        out.flush();
     }
 
     @Override
@@ -58,10 +85,13 @@ public final class LossCsvWriter implements TrainingListener, AutoCloseable {
     }
 
     private void row(String line) {
-        if (out == null) {
+        if (!started) {
             throw new IllegalStateException("loss CSV " + path + " is not open: onStart was not called");
         }
         try {
+            if (out == null) {
+                open();
+            }
             out.write(line);
             out.newLine();
             out.flush();
@@ -79,6 +109,7 @@ public final class LossCsvWriter implements TrainingListener, AutoCloseable {
                 throw new UncheckedIOException("cannot close " + path, e);
             } finally {
                 out = null;
+                started = false;
             }
         }
     }

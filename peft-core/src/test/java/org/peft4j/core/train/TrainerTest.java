@@ -164,6 +164,20 @@ class TrainerTest {
         assertEquals(6, TrainingCheckpoint.latest(dir).orElseThrow().step());
     }
 
+    /** Double precision trains like float (the gradient checks use it): the loss falls, nothing mixes float in. */
+    @Test
+    void trainsADoublePrecisionModel() {
+        for (KernelChoice kernels : KernelChoice.values()) {
+            Gpt2Model m = Gpt2Model.random(Gpt2Config.builder().vocabSize(13).nPositions(16).nEmbd(8).nLayer(1).nHead(2).dropout(0.1).build(), 5,
+                    DataType.DOUBLE, kernels);
+            new ParamRegistry(m).unfreezeAll();
+            TrainResult r = new Trainer(TrainerConfig.builder().adam(1e-2).maxSteps(30).build()).fit(new CausalLmTask(m), patternData(13, 2, 8, 2, 3),
+                    null);
+            assertTrue(r.lastLoss() < r.losses().get(0) * 0.8, kernels + ": " + r.losses());
+            new ParamRegistry(m).all().forEach(np -> assertEquals(DataType.DOUBLE, np.param().value().dataType(), np.path()));
+        }
+    }
+
     @Test
     void refusesToTrainAFrozenModel() {
         Gpt2Model m = Gpt2Model.random(TinyModels.tinyGpt2(), 19, DataType.FLOAT, KernelChoice.AUTO);

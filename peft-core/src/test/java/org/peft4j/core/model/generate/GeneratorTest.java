@@ -29,12 +29,24 @@ class GeneratorTest {
 
     /** Weights large enough (std 0.5) that the logits are far from flat and greedy choices are clear. */
     private static CausalLm model(String type) {
+        return model(type, DataType.FLOAT);
+    }
+
+    private static CausalLm model(String type, DataType dataType) {
         if (type.equals("gpt2")) {
             Gpt2Config config = Gpt2Config.builder().vocabSize(13).nPositions(64).nEmbd(8).nLayer(2).nHead(2).nInner(16).dropout(0)
                     .initializerRange(0.5).build();
-            return Gpt2Model.random(config, 21, DataType.FLOAT, KernelChoice.AUTO);
+            return Gpt2Model.random(config, 21, dataType, KernelChoice.AUTO);
         }
-        return LlamaModel.random(TinyDecoders.tinyLlama().initializerRange(0.5).build(), 21, DataType.FLOAT, KernelChoice.AUTO);
+        return LlamaModel.random(TinyDecoders.tinyLlama().initializerRange(0.5).build(), 21, dataType, KernelChoice.AUTO);
+    }
+
+    /** Double precision generates too (a workspace copy once turned DOUBLE activations into FLOAT), the same tokens as float here. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void doublePrecisionGeneratesLikeFloat(String type) {
+        assertArrayEquals(new Generator(model(type)).generate(PROMPT, GenerationConfig.greedy(8)),
+                new Generator(model(type, DataType.DOUBLE)).generate(PROMPT, GenerationConfig.greedy(8)));
     }
 
     /** Logits of every position of {@code tokens}, run at once without a cache: {@code [T, vocab]}. */
