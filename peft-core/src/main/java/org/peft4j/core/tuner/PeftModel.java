@@ -22,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.Layer;
-import org.peft4j.core.nn.Linear;
+import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleTree;
 import org.peft4j.core.param.Param;
@@ -307,7 +307,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         List<String> out = new ArrayList<>();
         for (Map.Entry<String, Module> e : visibleModules(root).entrySet()) {
             Module m = e.getValue();
-            boolean linear = m instanceof Linear || (m instanceof TunerLayer t && t.baseLayer() instanceof Linear);
+            boolean linear = m instanceof LinearLike || (m instanceof TunerLayer t && t.baseLayer() instanceof LinearLike);
             String path = e.getKey();
             if (linear && !ArchitectureDefaults.OUTPUT_HEADS.contains(path)
                     && !config.targets().withExclude(null).excludes(path, config.modulesToSave())) {   // exclude_modules applies when matching
