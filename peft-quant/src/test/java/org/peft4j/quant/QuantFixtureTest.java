@@ -61,7 +61,7 @@ class QuantFixtureTest {
         float[] torchMap = floats(f.get("dynamic8_f32"));
         float[] dyn = Codebooks.dynamic8();
         for (int i = 0; i < 256; i++) {                         // torch's vectorised linspace differs from build to build in the last bit
-            assertEquals(torchMap[i], dyn[i], Math.ulp(torchMap[i]), "dynamic map value " + i);
+            assertEquals(torchMap[i], dyn[i], 2 * Math.ulp(torchMap[i]), "dynamic map value " + i);
         }
     }
 
