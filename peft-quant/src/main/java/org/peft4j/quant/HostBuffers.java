@@ -35,9 +35,14 @@ final class HostBuffers {
         }
     }
 
+    /** True if x's elements are the first x.length() elements of its buffer in c order (a whole array or a reshape of one). */
+    static boolean startsItsBuffer(INDArray x) {
+        return x.offset() == 0 && (x.length() <= 1 || (x.rank() <= 1 || x.ordering() == 'c') && x.elementWiseStride() == 1);
+    }
+
     /** The bytes of a whole 1-byte array, position 0 at element 0. */
     static ByteBuffer byteView(INDArray x) {
-        if (x.dataType().width() != 1 || x.isView()) {
+        if (x.dataType().width() != 1 || !startsItsBuffer(x)) {
             throw new IllegalArgumentException("byte access needs a whole UINT8 or INT8 array, got " + x.dataType() + (x.isView() ? " view" : ""));
         }
         ByteBuffer b = x.data().asNio();
@@ -48,7 +53,7 @@ final class HostBuffers {
 
     /** The values of a whole FLOAT array, position 0 at element 0. */
     static FloatBuffer floatView(INDArray x) {
-        if (x.dataType() != DataType.FLOAT || x.isView()) {
+        if (x.dataType() != DataType.FLOAT || !startsItsBuffer(x)) {
             throw new IllegalArgumentException("float access needs a whole FLOAT array, got " + x.dataType() + (x.isView() ? " view" : ""));
         }
         ByteBuffer b = x.data().asNio().order(ByteOrder.nativeOrder());
