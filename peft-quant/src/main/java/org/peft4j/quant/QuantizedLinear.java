@@ -195,7 +195,7 @@ public final class QuantizedLinear extends Layer implements LinearLike {
             INDArray array = scratch.array(length);
             weight.dequantize(r0, r1, scratch.host);
             HostBuffers.floatView(array).put(scratch.host, 0, length);
-            w = array.get(NDArrayIndex.interval(0, length)).reshape(r1 - r0, inFeatures);
+            w = Nd4j.create(array.data(), new long[] {r1 - r0, inFeatures});    // over the scratch's buffer: no copy, not a view
             temporary = false;
         } else {
             try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
