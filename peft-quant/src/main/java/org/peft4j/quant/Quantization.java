@@ -99,6 +99,27 @@ public record Quantization(QuantType type, int blockSize, boolean doubleQuant, i
         return RowwiseInt8.quantize(outIn);
     }
 
+    /**
+     * Replaces every {@link QuantizedLinear} of the tree (inside wrappers too) by a frozen {@link Linear} holding its
+     * dequantized weight in the original layout and the same bias: the float model the quantized one computes. Returns
+     * the paths replaced.
+     */
+    public static List<String> dequantize(Module root) {
+        List<String> paths = new ArrayList<>();
+        for (Map.Entry<String, Module> e : ModuleTree.modules(root).entrySet()) {
+            if (e.getValue() instanceof QuantizedLinear) {
+                paths.add(e.getKey());
+            }
+        }
+        for (String path : paths) {
+            QuantizedLinear q = (QuantizedLinear) ModuleTree.get(root, path);
+            Linear dense = new Linear(org.peft4j.core.param.Param.frozen("weight", q.denseWeight()), q.bias(), q.layout());
+            ModuleTree.replace(root, path, old -> dense);
+            q.release();
+        }
+        return paths;
+    }
+
     /** What {@link #apply} did. */
     public record Report(List<String> paths, long denseBytes, long storedBytes) {
         /** Stored bytes over the float32 bytes of the same weights. */

@@ -44,7 +44,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", sortOptions = false, showDefaultValues = true,
         description = {"Fine-tune a model on JSONL data: {\"text\": ..., \"label\": ...} per line for classification,",
             "{\"text\": ...} for a causal LM. Logs progress, saves to --out (the model as an HF checkpoint with --method full,",
-            "the adapter in HF PEFT's layout with --method lora; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
+            "the adapter in HF PEFT's layout with --method lora or qlora; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
             "and prints the final evaluation as one JSON line last:",
             "accuracy, f1, mcc for classification; loss and perplexity for a causal LM.",
             "PATH is an HF checkpoint directory, an .onnx file with config.json (and tokenizer.json) beside it,",
@@ -64,8 +64,12 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
     Path eval;
 
-    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full or lora.")
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
+            description = "Fine-tuning method: full, lora, or qlora (LoRA over an NF4 base with double quantization, see --quantize).")
     String method;
+
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
@@ -133,11 +137,14 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora")) {
-            throw usageError("--method must be full or lora, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora")) {
+            throw usageError("--method must be full, lora or qlora, got '" + method + "'");
         }
-        if (methodConfig != null && !method.equals("lora")) {
-            throw usageError("--config describes a method's adapter; use it with --method lora");
+        if (methodConfig != null && method.equals("full")) {
+            throw usageError("--config describes a method's adapter; use it with --method lora or qlora");
+        }
+        if (method.equals("full") && quantizeOptions.requested()) {
+            throw usageError("--quantize freezes the base in a quantized form; use it with --method lora or qlora, not full");
         }
         checkPositive("--epochs", epochs);
         checkPositive("--batch-size", batchSize);
@@ -159,7 +166,8 @@ public final class TrainCommand extends CliCommand {
         LabelSet labels = trainData == null ? null : trainData.labelSet();
         LoadOptions described = TaskSetup.loadOptions(model, kind, labels == null ? 0 : labels.size(), seed);
         LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), seed);
-        PretrainedModel loaded = ModelLoader.load(model, options);
+        PretrainedModel loaded = QuantizeOptions.apply(ModelLoader.load(model, options),
+                quantizeOptions.quantization(method.equals("qlora") ? org.peft4j.quant.Quantization.qlora() : null));
         PeftModel<PretrainedModel> peft = null;
         TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
         if (method.equals("full")) {
