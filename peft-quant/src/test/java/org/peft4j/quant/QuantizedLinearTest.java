@@ -134,15 +134,14 @@ class QuantizedLinearTest {
     @Test
     void qloraGradientsThroughAQuantizedGpt2() {
         Gpt2Model gpt2 = TinyModels.gpt2(TinyModels.tinyGpt2(), 31, DataType.DOUBLE, KernelChoice.AUTO);
-        Quantization.Report report = Quantization.builder().blockSize(32).build().apply(gpt2);
-        assertEquals(List.of("transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
-                "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_attn", "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_fc",
-                "transformer.h.1.mlp.c_proj"), report.paths());
-        assertFalse(ModuleTree.get(gpt2, "lm_head") instanceof QuantizedLinear, "the head stays in full precision");
-        try (PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2)
+        try (PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2).transformBase(Quantization.builder().blockSize(32).build()::apply)
                 .adapter("default", LoraConfig.builder().r(2).loraAlpha(4).targetModules("c_attn", "c_fc").initLoraWeights(LoraInit.RANDOM).build())
                 .seed(3).build()) {
-            assertTrue(((LoraLinear) peft.tunerLayers().get("transformer.h.0.attn.c_attn")).linearBase() instanceof QuantizedLinear);
+            assertEquals(List.of("transformer.h.0.attn.c_attn.base_layer", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc.base_layer",
+                    "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_attn.base_layer", "transformer.h.1.attn.c_proj",
+                    "transformer.h.1.mlp.c_fc.base_layer", "transformer.h.1.mlp.c_proj"), ModuleTree.pathsOf(gpt2, QuantizedLinear.class),
+                    "every block Linear is quantized before LoRA wraps c_attn and c_fc");
+            assertFalse(ModuleTree.get(gpt2, "lm_head") instanceof QuantizedLinear, "the head stays in full precision");
             CausalLmTask task = new CausalLmTask(gpt2);
             TokenBatch batch = TinyModels.paddedBatch();
             try (Tape t = Tape.recordingWithoutDropout(gpt2.kernels())) {

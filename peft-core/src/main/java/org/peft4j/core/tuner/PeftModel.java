@@ -121,6 +121,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         private long seed = 42;
         private PeftMethods methods;
         private String baseModelName;
+        private final List<java.util.function.Consumer<? super M>> baseTransforms = new ArrayList<>();
 
         private Builder(M base) {
             this.base = Objects.requireNonNull(base, "base model");
@@ -152,11 +153,24 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             return this;
         }
 
-        /** Wraps the base model's modules; fails, leaving the base model as it was, if an adapter cannot be applied. */
+        /**
+         * Changes the base model in place before any adapter is added, in the order given: e.g. QLoRA's quantization
+         * of the frozen weights ({@code transformBase(Quantization.qlora()::apply)} with peft-quant).
+         */
+        public Builder<M> transformBase(java.util.function.Consumer<? super M> transform) {
+            baseTransforms.add(Objects.requireNonNull(transform, "transform"));
+            return this;
+        }
+
+        /**
+         * Applies the base transforms, then wraps the base model's modules; fails, leaving the base model as the
+         * transforms made it, if an adapter cannot be applied.
+         */
         public PeftModel<M> build() {
             if (adapters.isEmpty()) {
                 throw new IllegalStateException("a PeftModel needs at least one adapter: call adapter(\"default\", config)");
             }
+            baseTransforms.forEach(t -> t.accept(base));
             PeftModel<M> model = new PeftModel<>(base, methods == null ? PeftMethods.load() : methods, seed, baseModelName);
             try {
                 adapters.forEach(model::addAdapter);
