@@ -48,7 +48,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
 
     @Override
     public String supportedTypes() {
-        return "Linear (also quantized), Embedding";
+        return "Linear, Embedding";
     }
 
     /** fan_in_fan_out must agree with a Linear's layout, and PiSSA's rank must not exceed min(in, out). */

@@ -10,6 +10,7 @@ import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleTree;
+import org.peft4j.core.param.Param;
 
 /**
  * How to quantize a frozen base (transformers' {@code BitsAndBytesConfig}), and the model transform that does
@@ -113,7 +114,7 @@ public record Quantization(QuantType type, int blockSize, boolean doubleQuant, i
         }
         for (String path : paths) {
             QuantizedLinear q = (QuantizedLinear) ModuleTree.get(root, path);
-            Linear dense = new Linear(org.peft4j.core.param.Param.frozen("weight", q.denseWeight()), q.bias(), q.layout());
+            Linear dense = new Linear(Param.frozen("weight", q.denseWeight()), q.bias(), q.layout());
             ModuleTree.replace(root, path, old -> dense);
             q.release();
         }

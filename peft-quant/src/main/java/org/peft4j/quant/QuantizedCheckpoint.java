@@ -13,6 +13,7 @@ import java.util.TreeSet;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.io.AtomicFiles;
 import org.peft4j.core.io.SafetensorsWeights;
+import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.model.HfCheckpoint;
 import org.peft4j.core.model.LoadOptions;
 import org.peft4j.core.model.ModelFactory;
@@ -124,8 +125,7 @@ public final class QuantizedCheckpoint {
                     if (q == null) {
                         return file.get(name);
                     }
-                    INDArray w = new QuantizedLinear(q, null, Linear.WeightLayout.OUT_IN, org.nd4j.linalg.api.buffer.DataType.FLOAT, 1)
-                            .dequantizeAll(org.peft4j.core.kernel.KernelChoice.isCpuBackend());       // [out, in]
+                    INDArray w = QuantizedLinear.dequantizeAll(q, KernelChoice.isCpuBackend());       // [out, in]
                     return conv1d ? w.transpose().dup('c') : w;
                 }
             };

@@ -1,6 +1,7 @@
 package org.peft4j.quant;
 
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -8,6 +9,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.peft4j.core.kernel.CpuKernels;
 import org.peft4j.core.kernel.Gemm;
+import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
@@ -223,19 +225,24 @@ public final class QuantizedLinear extends Layer implements LinearLike {
 
     /** The whole weight dequantized with the CPU path or ND4J ops, {@code [out, in]}. */
     INDArray dequantizeAll(boolean host) {
+        return dequantizeAll(weight, host);
+    }
+
+    /** All of {@code w} dequantized with the CPU path ({@code host}) or ND4J ops: a new FLOAT array {@code [rows, columns]}. */
+    static INDArray dequantizeAll(QuantizedWeight w, boolean host) {
         if (!host) {
-            return weight.dequantizeNd4j(0, outFeatures);
+            return w.dequantizeNd4j(0, w.rows());
         }
-        float[] values = new float[outFeatures * inFeatures];
-        weight.dequantize(0, outFeatures, values);
-        return HostBuffers.floats(values, outFeatures, inFeatures);
+        float[] values = new float[w.rows() * w.columns()];
+        w.dequantize(0, w.rows(), values);
+        return HostBuffers.floats(values, w.rows(), w.columns());
     }
 
     /** The dequantized weight in {@link #layout()}: a new FLOAT array. */
     @Override
     public INDArray denseWeight() {
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray w = dequantizeAll(org.peft4j.core.kernel.KernelChoice.isCpuBackend()).castTo(dataType);
+            INDArray w = dequantizeAll(KernelChoice.isCpuBackend()).castTo(dataType);
             return layout == WeightLayout.OUT_IN ? w : w.transpose().dup('c');
         }
     }
@@ -260,7 +267,7 @@ public final class QuantizedLinear extends Layer implements LinearLike {
             QuantizedWeight next = Quantization.requantize(weight, outIn);
             QuantizedWeight old = weight;
             weight = next;
-            INDArray back = dequantizeAll(org.peft4j.core.kernel.KernelChoice.isCpuBackend());
+            INDArray back = dequantizeAll(KernelChoice.isCpuBackend());
             QuantizationError error = QuantizationError.of(outIn, back);
             LOG.warn("quantized the merged weight [{}, {}] again as {}: this adds an error of RMS {} (relative {}), max |error| {}",
                     outFeatures, inFeatures, next.type(), fmt(error.rms()), fmt(error.relativeRms()), fmt(error.maxAbs()));
@@ -271,7 +278,7 @@ public final class QuantizedLinear extends Layer implements LinearLike {
     }
 
     private static String fmt(double v) {
-        return String.format(java.util.Locale.ROOT, "%.3g", v);
+        return String.format(Locale.ROOT, "%.3g", v);
     }
 
     /** The packed weight under bitsandbytes' names ({@code weight}, {@code weight.absmax}, ...) for checkpoints. */

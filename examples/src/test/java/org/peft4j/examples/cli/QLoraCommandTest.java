@@ -92,6 +92,10 @@ class QLoraCommandTest {
         assertTrue(maxDiff(mergedLogits, quantizedWithAdapter) < 1e-4, "the float32 merge of the dequantized base computes what QLoRA computed: "
                 + maxDiff(mergedLogits, quantizedWithAdapter));
 
+        JsonNode generated = lastJsonLine(InfoAndLogitsCommandTest.run("generate", "--model", base.toString(), "--quantize", "int8",
+                "--prompt", "abc", "--max-new-tokens", "4"));
+        assertEquals(3 + 4, generated.get("ids").size(), "generate runs over an INT8 base: " + generated);
+
         Object[] bad = InfoAndLogitsCommandTest.run("logits", "--model", base.toString(), "--quantize", "nf5", "--ids", ids);
         assertNotEquals(0, bad[0]);
         assertTrue(((String) bad[2]).contains("nf4, fp4, int8"), (String) bad[2]);
