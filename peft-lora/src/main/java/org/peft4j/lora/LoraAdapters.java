@@ -16,11 +16,12 @@ import org.peft4j.core.tuner.MixedBatches;
 import org.peft4j.core.tuner.TunerLayer;
 
 /**
- * The adapters of one LoRA layer and their switches, shared by {@link LoraLinear} and {@link LoraEmbedding}:
+ * The adapters of one LoRA-style layer and their switches, shared by {@link LoraLinear}, {@link LoraEmbedding} and
+ * AdaLoRA's layer:
  * which adapters are active, whether adapters are enabled, which are merged (and, for DoRA, the weight norm
  * each was merged with), and the adapter per sequence of a mixed batch.
  */
-final class LoraAdapters {
+public final class LoraAdapters {
     /**
      * One adapter of a layer.
      *
@@ -33,14 +34,14 @@ final class LoraAdapters {
      * @param b         B: {@code [out, r]} (Linear) or {@code [dim, r]} (Embedding)
      * @param magnitude DoRA's magnitude {@code [out]}, or null without DoRA
      */
-    record Adapter(String name, int rank, double alpha, double scaling, Dropout dropout, Param a, Param b, Param magnitude) {
-        boolean dora() {
+    public record Adapter(String name, int rank, double alpha, double scaling, Dropout dropout, Param a, Param b, Param magnitude) {
+        public boolean dora() {
             return magnitude != null;
         }
     }
 
     /** A layer's base weight as merging and DoRA see it: what ΔW is in its layout and what an output is. */
-    interface Weight {
+    public interface Weight {
         /** The base weight: the layer's own array when {@link #live()}, else a copy; merges write it back with {@link #store}. */
         INDArray value();
 
@@ -70,15 +71,18 @@ final class LoraAdapters {
     private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
     private List<String> active = List.of();
     private boolean enabled = true;
-    private List<String> perSequence;
+    /** Per thread, so that threads running inference at the same time can each choose their own adapters. */
+    private final ThreadLocal<List<String>> perSequence = new ThreadLocal<>();
 
-    void add(Adapter adapter) {
+    /** Adds {@code adapter}; fails if the layer already holds one of its name. */
+    public void add(Adapter adapter) {
         if (byName.putIfAbsent(adapter.name(), adapter) != null) {
             throw new IllegalArgumentException("this layer already holds adapter '" + adapter.name() + "'");
         }
     }
 
-    Adapter get(String name) {
+    /** The adapter called {@code name}; fails listing the names the layer holds. */
+    public Adapter get(String name) {
         Adapter a = byName.get(name);
         if (a == null) {
             throw new IllegalArgumentException("this layer holds no adapter '" + name + "'; it holds " + byName.keySet());
@@ -87,7 +91,7 @@ final class LoraAdapters {
     }
 
     /** Removes adapter {@code name} and frees its params. */
-    void remove(String name) {
+    public void remove(String name) {
         Adapter a = get(name);
         if (merged.contains(name)) {
             throw new IllegalStateException("cannot delete adapter '" + name + "' while it is merged; unmerge first");
@@ -103,51 +107,57 @@ final class LoraAdapters {
         active = List.copyOf(rest);
     }
 
-    Set<String> names() {
+    /** The names of the adapters, in the order they were added. */
+    public Set<String> names() {
         return new LinkedHashSet<>(byName.keySet());
     }
 
-    void setActive(List<String> names) {
+    /** Makes the held adapters among {@code names} active, in that order. */
+    public void setActive(List<String> names) {
         this.active = names.stream().filter(byName::containsKey).toList();
     }
 
-    List<String> active() {
+    /** The active adapters. */
+    public List<String> active() {
         return active;
     }
 
     /** The adapters forward adds now: the active ones, unless adapters are disabled or merged into the weight. */
-    List<Adapter> applied() {
+    public List<Adapter> applied() {
         if (!enabled || !merged.isEmpty()) {
             return List.of();
         }
         return active.stream().map(byName::get).toList();
     }
 
-    void setEnabled(boolean on) {
+    /** Turns all adapters on or off. */
+    public void setEnabled(boolean on) {
         this.enabled = on;
     }
 
-    boolean enabled() {
+    /** True if adapters are on. */
+    public boolean enabled() {
         return enabled;
     }
 
-    List<String> merged() {
+    /** The merged adapters in merge order (live). */
+    public List<String> merged() {
         return merged;
     }
 
     /** The adapters of {@code names} this layer holds and has not merged yet, in the given order. */
-    List<Adapter> toMerge(List<String> names) {
+    public List<Adapter> toMerge(List<String> names) {
         return names.stream().filter(n -> byName.containsKey(n) && !merged.contains(n)).distinct().map(byName::get).toList();
     }
 
     /** DoRA's ‖W + ΔW‖ per output for adapter {@code a} (held fixed when pinned), a constant in backward. */
-    INDArray doraNorm(Weight weight, Adapter a) {
+    public INDArray doraNorm(Weight weight, Adapter a) {
         INDArray pinned = pinnedNorms.get(a.name());
         return pinned != null ? pinned : weight.outputNorms(weight.value().add(weight.delta(a)));
     }
 
     /** Holds the current DoRA norms fixed (true) or lets every forward compute them again (false); for gradient tests. */
-    void pinDoraNorms(Weight weight, boolean pin) {
+    public void pinDoraNorms(Weight weight, boolean pin) {
         pinnedNorms.clear();
         if (pin) {
             byName.values().stream().filter(Adapter::dora).forEach(a -> pinnedNorms.put(a.name(), doraNorm(weight, a)));
@@ -165,7 +175,7 @@ final class LoraAdapters {
     }
 
     /** Adds the updates of {@code names} not yet merged into the weight, checking each sum first with {@code safe}. */
-    void merge(Weight weight, List<String> names, boolean safe) {
+    public void merge(Weight weight, List<String> names, boolean safe) {
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             for (Adapter a : toMerge(names)) {
                 INDArray[] sum = mergedWeight(weight, a, weight.value());
@@ -182,7 +192,7 @@ final class LoraAdapters {
     }
 
     /** Fails if merging {@code names} would give NaN or infinity; changes nothing. */
-    void checkMerge(Weight weight, List<String> names) {
+    public void checkMerge(Weight weight, List<String> names) {
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray w = weight.value().dup();
             for (Adapter a : toMerge(names)) {
@@ -199,7 +209,7 @@ final class LoraAdapters {
     }
 
     /** Subtracts the merged updates again, last merged first: W = W_merged/(m/‖W + ΔW‖) − ΔW for DoRA. */
-    void unmerge(Weight weight) {
+    public void unmerge(Weight weight) {
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray w = weight.value();
             while (!merged.isEmpty()) {
@@ -218,35 +228,41 @@ final class LoraAdapters {
         }
     }
 
-    void setPerSequence(List<String> names) {
-        this.perSequence = names == null ? null : List.copyOf(names);
+    /** One adapter name per sequence for the next passes on the calling thread, or null for the active adapters. */
+    public void setPerSequence(List<String> names) {
+        if (names == null) {
+            perSequence.remove();
+        } else {
+            perSequence.set(List.copyOf(names));
+        }
     }
 
     /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */
-    List<String> perSequence(Tape tape, long rows) {
-        if (perSequence == null || !enabled) {
+    public List<String> perSequence(Tape tape, long rows) {
+        List<String> names = perSequence.get();
+        if (names == null || !enabled) {
             return null;
         }
         if (!merged.isEmpty()) {
             throw new IllegalStateException("cannot run one adapter per sequence while adapters " + merged + " are merged; unmerge first");
         }
-        MixedBatches.check(perSequence, tape, rows);
-        return perSequence;
+        MixedBatches.check(names, tape, rows);
+        return names;
     }
 
     /** The distinct adapters this layer holds among per-sequence names (not {@link TunerLayer#BASE}). */
-    List<Adapter> heldAmong(List<String> names) {
+    public List<Adapter> heldAmong(List<String> names) {
         return names.stream().distinct().filter(byName::containsKey).map(byName::get).toList();
     }
 
     /** True if adapter {@code name} uses DoRA. */
-    boolean isDora(String name) {
+    public boolean isDora(String name) {
         Adapter a = byName.get(name);
         return a != null && a.dora();
     }
 
     /** The params of adapter {@code name} under checkpoint names. */
-    Map<String, Param> params(String name, String keyA, String keyB) {
+    public Map<String, Param> params(String name, String keyA, String keyB) {
         Adapter a = get(name);
         Map<String, Param> out = new LinkedHashMap<>();
         out.put(keyA, a.a());

@@ -58,7 +58,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         if (linear == null) {
             return;
         }
-        checkLayout(path, linear, config);
+        checkLayout(path, linear, config.fanInFanOut());
         int r = config.rankFor(path);
         int max = Math.min(linear.inFeatures(), linear.outFeatures());
         if (config.initLoraWeights().kind() == LoraInit.Kind.PISSA && r > max) {
@@ -92,14 +92,14 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
                 + supportedTypes());
     }
 
-    /** fan_in_fan_out, when set, must agree with the layer's weight layout. */
-    private static void checkLayout(String path, LinearLike linear, LoraConfig config) {
-        if (config.fanInFanOut() == null) {
+    /** Fails if {@code fanInFanOut}, when set, disagrees with the weight layout of {@code linear} at {@code path}. */
+    public static void checkLayout(String path, LinearLike linear, Boolean fanInFanOut) {
+        if (fanInFanOut == null) {
             return;
         }
         boolean inOut = linear.layout() == WeightLayout.IN_OUT;
-        if (config.fanInFanOut() != inOut) {
-            throw new IllegalArgumentException("fan_in_fan_out=" + config.fanInFanOut() + " but '" + path + "' stores its weight "
+        if (fanInFanOut != inOut) {
+            throw new IllegalArgumentException("fan_in_fan_out=" + fanInFanOut + " but '" + path + "' stores its weight "
                     + (inOut ? "[in, out] (GPT-2's Conv1D)" : "[out, in] (torch Linear)") + "; leave fan_in_fan_out unset to derive it from the layer");
         }
     }
@@ -107,17 +107,19 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     /** Fills in fan_in_fan_out from the wrapped Linears when the config left it unset (true if they all store [in, out]). */
     @Override
     public LoraConfig appliedConfig(LoraConfig config, Map<String, TunerLayer> targeted) {
-        if (config.fanInFanOut() != null) {
-            return config;
-        }
+        return config.fanInFanOut() != null ? config : config.withFanInFanOut(derivedFanInFanOut(targeted));
+    }
+
+    /** fan_in_fan_out as HF would save it for these wrappers: true if every wrapped Linear stores its weight [in, out]. */
+    public static boolean derivedFanInFanOut(Map<String, TunerLayer> targeted) {
         boolean anyLinear = false;
         boolean allInOut = true;
         for (TunerLayer layer : targeted.values()) {
-            if (layer instanceof LoraLinear l) {
+            if (layer.baseLayer() instanceof LinearLike l) {
                 anyLinear = true;
-                allInOut &= l.linearBase().layout() == WeightLayout.IN_OUT;
+                allInOut &= l.layout() == WeightLayout.IN_OUT;
             }
         }
-        return config.withFanInFanOut(anyLinear && allInOut);
+        return anyLinear && allInOut;
     }
 }

@@ -1,7 +1,6 @@
 package org.peft4j.examples.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,17 +20,12 @@ final class AdapterSupport {
     private AdapterSupport() {
     }
 
-    /** The adapter's config; fails naming the directory when it is not an adapter. */
+    /** The adapter's config; fails naming the directory when it is not an adapter, or the file when it is not a JSON object. */
     static JsonNode config(Path dir) throws IOException {
-        Path file = dir.resolve(AdapterFiles.CONFIG);
-        if (!Files.isRegularFile(file)) {
+        if (!Files.isRegularFile(dir.resolve(AdapterFiles.CONFIG))) {
             throw new IllegalArgumentException("--adapter " + dir + ": not an adapter directory (" + AdapterFiles.CONFIG + " is missing)");
         }
-        JsonNode node = new ObjectMapper().readTree(file.toFile());
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException("--adapter " + dir + ": " + AdapterFiles.CONFIG + " is not a JSON object");
-        }
-        return node;
+        return AdapterFiles.readConfig(dir);
     }
 
     /** The load options of the base model an adapter was trained on: its head from task_type, its labels from labels.json. */

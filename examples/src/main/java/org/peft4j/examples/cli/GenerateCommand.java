@@ -45,6 +45,9 @@ public final class GenerateCommand extends CliCommand {
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "An HF tokenizer.json, if none is beside the model.")
     java.nio.file.Path tokenizerFile;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "An adapter (HF PEFT's layout) applied to the model, e.g. a prefix.")
+    java.nio.file.Path adapter;
+
     @Override
     public Integer call() throws Exception {
         GenerationConfig config;
@@ -67,7 +70,9 @@ public final class GenerateCommand extends CliCommand {
             throw usageError(e.getMessage().replace("maxNewTokens", "--max-new-tokens").replace("temperature", "--temperature")
                     .replace("topK", "--top-k").replace("topP", "--top-p"));
         }
-        PretrainedModel loaded = QuantizeOptions.apply(ModelLoader.load(model, LoadOptions.of(ModelHead.CAUSAL_LM)), quantizeOptions.quantization(null));
+        org.peft4j.quant.Quantization quantization = quantizeOptions.quantization(null);
+        PretrainedModel loaded = adapter == null ? QuantizeOptions.apply(ModelLoader.load(model, LoadOptions.of(ModelHead.CAUSAL_LM)), quantization)
+                : AdapterSupport.load(model, adapter, LoadOptions.of(ModelHead.CAUSAL_LM), quantization).base();
         if (!(loaded instanceof CausalLm lm)) {
             throw new IllegalArgumentException("--model " + model + " (" + loaded.modelType() + ") is not a causal language model");
         }

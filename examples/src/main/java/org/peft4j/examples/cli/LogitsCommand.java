@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.SequenceClassifier;
@@ -58,6 +59,7 @@ public final class LogitsCommand extends CliCommand {
                 throw new IllegalArgumentException("--model " + model + ": a " + loaded.modelType() + " model with neither next-token logits nor a hidden state");
             }
         }
+        output = givenTokens(output, batch);
         long width = output.columns();
         long rowsPerSequence = output.rows() / batch.batch();                   // seqLen, or 1 for a sequence classifier
         StringBuilder sb = new StringBuilder(64 + (int) output.length() * 12);
@@ -73,6 +75,21 @@ public final class LogitsCommand extends CliCommand {
         out().println(sb);
         out().flush();
         return Peft4jCli.EXIT_OK;
+    }
+
+    /**
+     * The rows of the given tokens: a prompt adapter's virtual tokens (rows prepended to each sequence) are
+     * dropped, so every row belongs to a given token.
+     */
+    static INDArray givenTokens(INDArray output, TokenBatch batch) {
+        long perSequence = output.rows() / batch.batch();
+        long extra = perSequence - batch.seqLen();
+        if (extra <= 0) {
+            return output;
+        }
+        return output.reshape(batch.batch(), perSequence, output.columns())
+                .get(NDArrayIndex.all(), NDArrayIndex.interval(extra, perSequence), NDArrayIndex.all()).dup('c')
+                .reshape((long) batch.batch() * batch.seqLen(), output.columns());
     }
 
     /** "1,2,3;4,5" → {{1,2,3},{4,5}}; errors name the offending piece. */

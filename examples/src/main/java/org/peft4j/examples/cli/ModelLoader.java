@@ -1,7 +1,7 @@
 package org.peft4j.examples.cli;
 
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -61,8 +61,8 @@ final class ModelLoader {
         }
         if (isOnnx(p)) {
             Path beside = siblingConfig(p);
-            JsonNode node = new ObjectMapper().readTree(beside.toFile());
-            if (node == null || !node.isObject()) {
+            JsonNode node = StrictJson.read(beside, (problem, cause) -> new IllegalArgumentException(beside + " is " + problem, cause));
+            if (!node.isObject()) {
                 throw new IllegalArgumentException(beside + " is not a JSON object");
             }
             return (ObjectNode) node;
@@ -96,6 +96,20 @@ final class ModelLoader {
      * vocabulary (what {@code peft4j pretrain} writes).
      */
     static Tokenizer tokenizer(String path, Path override) throws IOException {
+        Tokenizer tokenizer = openTokenizer(path, override);
+        if (!Builtins.isBuiltin(path)) {
+            int modelVocab = config(path).path("vocab_size").asInt(0);
+            try {
+                tokenizer.requireFits(modelVocab, "--model " + path);
+            } catch (IllegalArgumentException e) {
+                tokenizer.close();
+                throw e;
+            }
+        }
+        return tokenizer;
+    }
+
+    private static Tokenizer openTokenizer(String path, Path override) throws IOException {
         if (override != null) {
             return HfTokenizer.open(override);
         }

@@ -116,15 +116,28 @@ public final class Peft4jCli implements Callable<Integer> {
     /** The message of an exception, with its type where the message alone says too little, and the cause of a wrapper. */
     static String describe(Throwable e) {
         Throwable shown = e instanceof UncheckedIOException && e.getCause() != null ? e.getCause() : e;
-        String message = shown.getMessage();
+        String message = shown instanceof java.nio.file.FileSystemException fs ? describeFile(fs) : shown.getMessage();
         boolean plain = shown instanceof IllegalArgumentException || shown instanceof IllegalStateException
-                || shown.getClass() == java.io.IOException.class;
+                || shown.getClass() == java.io.IOException.class || shown instanceof java.nio.file.FileSystemException;
         String text = message == null || message.isBlank() ? shown.getClass().getSimpleName()
                 : plain ? message : shown.getClass().getSimpleName() + ": " + message;
         if (shown != e && e.getMessage() != null && !e.getMessage().equals(message)) {
             text = e.getMessage() + ": " + text;
         }
         return text;
+    }
+
+    /** A file-system failure in words: the file, then the reason ("no such file" where the JDK gives none). */
+    private static String describeFile(java.nio.file.FileSystemException e) {
+        if (e.getReason() != null) {
+            return e.getMessage();
+        }
+        String what = e instanceof java.nio.file.NoSuchFileException ? "no such file or directory"
+                : e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                : e instanceof java.nio.file.FileAlreadyExistsException ? "already exists"
+                : e instanceof java.nio.file.NotDirectoryException ? "not a directory"
+                : e.getClass().getSimpleName();
+        return e.getFile() + ": " + what + (e.getOtherFile() == null ? "" : " (" + e.getOtherFile() + ")");
     }
 
     /** The version from the jar's manifest, and the Java runtime. */

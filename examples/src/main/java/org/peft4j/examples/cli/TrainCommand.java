@@ -35,6 +35,7 @@ import org.peft4j.lora.LoraConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -44,7 +45,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", sortOptions = false, showDefaultValues = true,
         description = {"Fine-tune a model on JSONL data: {\"text\": ..., \"label\": ...} per line for classification,",
             "{\"text\": ...} for a causal LM. Logs progress, saves to --out (the model as an HF checkpoint with --method full,",
-            "the adapter in HF PEFT's layout with --method lora or qlora; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
+            "the adapter in HF PEFT's layout with any other --method; plus labels.json, tokenizer.json, loss.csv, metrics.json)",
             "and prints the final evaluation as one JSON line last:",
             "accuracy, f1, mcc for classification; loss and perplexity for a causal LM.",
             "PATH is an HF checkpoint directory, an .onnx file with config.json (and tokenizer.json) beside it,",
@@ -65,11 +66,17 @@ public final class TrainCommand extends CliCommand {
     Path eval;
 
     @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
-            description = "Fine-tuning method: full, lora, or qlora (LoRA over an NF4 base with double quantization, see --quantize).")
+            description = "Fine-tuning method: full, lora, qlora (LoRA over an NF4 base with double quantization, see --quantize), adalora, prompt, ptuning, prefix or ptuning-v2.")
     String method;
 
     @picocli.CommandLine.Mixin
     QuantizeOptions quantizeOptions = new QuantizeOptions();
+
+    @Mixin
+    AdaLoraOptions adalora;
+
+    @Mixin
+    PromptOptions prompt;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
@@ -137,11 +144,11 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora")) {
-            throw usageError("--method must be full, lora or qlora, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora") && !method.equals("adalora") && !PromptOptions.handles(method)) {
+            throw usageError("--method must be full, lora, qlora, adalora, prompt, ptuning, prefix or ptuning-v2, got '" + method + "'");
         }
         if (methodConfig != null && method.equals("full")) {
-            throw usageError("--config describes a method's adapter; use it with --method lora or qlora");
+            throw usageError("--config describes a method's adapter; use it with any --method but full");
         }
         if (method.equals("full") && quantizeOptions.requested()) {
             throw usageError("--quantize freezes the base in a quantized form; use it with --method lora or qlora, not full");
@@ -254,8 +261,9 @@ public final class TrainCommand extends CliCommand {
     private PeftConfig adapterConfig(TaskKind kind) throws java.io.IOException {
         TaskType taskType = kind == TaskKind.CLASSIFICATION ? TaskType.SEQ_CLS : TaskType.CAUSAL_LM;
         if (methodConfig != null) {
-            com.fasterxml.jackson.databind.JsonNode json = new ObjectMapper().readTree(methodConfig.toFile());
-            if (json == null || !json.isObject() || !json.hasNonNull("peft_type")) {
+            com.fasterxml.jackson.databind.JsonNode json = org.peft4j.core.io.StrictJson.read(methodConfig,
+                    (problem, cause) -> usageError("--config " + methodConfig + " is " + problem));
+            if (!json.isObject() || !json.hasNonNull("peft_type")) {
                 throw usageError("--config " + methodConfig + " must be a JSON object with a peft_type, like HF PEFT's adapter_config.json");
             }
             com.fasterxml.jackson.databind.node.ObjectNode withTask = ((com.fasterxml.jackson.databind.node.ObjectNode) json).deepCopy();
@@ -263,6 +271,20 @@ public final class TrainCommand extends CliCommand {
                 withTask.put("task_type", taskType.name());
             }
             return PeftMethods.load().byPeftType(withTask.get("peft_type").asText()).configFromHfJson(withTask);
+        }
+        if (method.equals("adalora")) {
+            try {
+                return adalora.config(taskType, loraAlpha, loraDropout, targetModules);
+            } catch (IllegalArgumentException e) {
+                throw usageError("AdaLoRA options: " + e.getMessage());
+            }
+        }
+        if (PromptOptions.handles(method)) {
+            try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {
+                return prompt.config(method, taskType, baseModelName(model), tokenizer);
+            } catch (IllegalArgumentException e) {
+                throw usageError("--method " + method + ": " + e.getMessage());
+            }
         }
         try {
             LoraConfig.Builder b = LoraConfig.builder().r(loraR).loraAlpha(loraAlpha).loraDropout(loraDropout).useRslora(useRslora)

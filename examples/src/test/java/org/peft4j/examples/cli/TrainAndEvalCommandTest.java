@@ -25,7 +25,7 @@ import org.peft4j.core.model.gpt2.Gpt2Model;
 class TrainAndEvalCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static JsonNode lastJsonLine(Object[] result) throws Exception {
+    static JsonNode lastJsonLine(Object[] result) throws Exception {
         assertEquals(0, result[0], (String) result[2]);
         List<String> lines = ((String) result[1]).lines().toList();
         return JSON.readTree(lines.get(lines.size() - 1));

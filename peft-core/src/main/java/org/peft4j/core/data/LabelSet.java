@@ -1,10 +1,7 @@
 package org.peft4j.core.data;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -41,11 +38,6 @@ public record LabelSet(List<String> names, boolean integers) {
     /** The name a label set is saved under beside a model. */
     public static final String FILE_NAME = "labels.json";
 
-    private static final ObjectReader JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build()
-            .reader();
     private static final ObjectWriter PRETTY = JsonMapper.builder().build().writerWithDefaultPrettyPrinter();
 
     /** Checks that there is at least one label, all distinct, in the documented order. */
@@ -186,10 +178,9 @@ public record LabelSet(List<String> names, boolean integers) {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "no label set; it is written beside a model as " + FILE_NAME);
         }
+        JsonNode node = StrictJson.read(file, (problem, cause) -> new IllegalArgumentException(file + " is " + problem, cause));
         try {
-            return fromJson(JSON.readTree(Files.readAllBytes(file)));
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
+            return fromJson(node);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }

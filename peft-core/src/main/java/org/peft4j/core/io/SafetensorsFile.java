@@ -1,11 +1,6 @@
 package org.peft4j.core.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectReader;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -57,12 +52,6 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Bytes mapped and copied per step; widened chunks grow 2×, so this keeps every buffer below 2 GiB. */
     private static final int DEFAULT_CHUNK_BYTES = 256 << 20;
 
-    /** Immutable and thread-safe: rejects duplicate keys and anything after the JSON object. */
-    private static final ObjectReader JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build()
-            .reader();
 
     private final Path file;
     private final FileChannel channel;
@@ -361,12 +350,7 @@ public final class SafetensorsFile implements AutoCloseable {
         } catch (CharacterCodingException e) {
             throw new SafetensorsFormatException(file, "header is not valid UTF-8", e);
         }
-        JsonNode root;
-        try {
-            root = JSON.readTree(text);
-        } catch (JsonProcessingException e) {
-            throw new SafetensorsFormatException(file, "header is not valid JSON: " + e.getOriginalMessage(), e);
-        }
+        JsonNode root = StrictJson.parse(text, (problem, cause) -> new SafetensorsFormatException(file, "header is " + problem, cause));
         if (root == null || !root.isObject()) {
             throw new SafetensorsFormatException(file, "header must be a JSON object {\"<tensor name>\": {\"dtype\": ..., "
                     + "\"shape\": [...], \"data_offsets\": [begin, end]}, ...}, got " + describe(root));

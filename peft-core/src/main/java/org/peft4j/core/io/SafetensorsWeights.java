@@ -1,11 +1,6 @@
 package org.peft4j.core.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectReader;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -52,12 +47,6 @@ public final class SafetensorsWeights implements WeightSource, AutoCloseable {
 
     private static final int MAX_NAMES_IN_MESSAGE = 20;
 
-    /** Immutable and thread-safe: rejects duplicate keys and anything after the JSON object. */
-    private static final ObjectReader JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build()
-            .reader();
 
     private final Path source;
     private final List<SafetensorsFile> files;
@@ -174,13 +163,8 @@ public final class SafetensorsWeights implements WeightSource, AutoCloseable {
         if (!Files.isRegularFile(index)) {
             throw new NoSuchFileException(index.toString(), null, "no such safetensors index file");
         }
-        JsonNode root;
-        try {
-            root = JSON.readTree(Files.readAllBytes(index));
-        } catch (JsonProcessingException e) {
-            throw new SafetensorsFormatException(index, "the index is not valid JSON: " + e.getOriginalMessage(), e);
-        }
-        if (root == null || !root.isObject()) {
+        JsonNode root = StrictJson.read(index, (problem, cause) -> new SafetensorsFormatException(index, "the index is " + problem, cause));
+        if (!root.isObject()) {
             throw new SafetensorsFormatException(index, "the index must be a JSON object with a \"weight_map\" of tensor name to shard file");
         }
         JsonNode map = root.get("weight_map");

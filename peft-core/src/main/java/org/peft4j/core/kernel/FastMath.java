@@ -47,6 +47,8 @@ final class FastMath {
     static final float EXP_MIN = -87.33654f;   // below: e^x is under the smallest normal float
     static final float EXP_MAX = 88.72283f;    // above: e^x overflows
     static final float ROUND_MAGIC = 12582912f; // 1.5·2²³
+    /** The bits of {@link #ROUND_MAGIC}: the bits of ROUND_MAGIC + k are these plus k for |k| < 2²². */
+    static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
 
     private FastMath() {
     }

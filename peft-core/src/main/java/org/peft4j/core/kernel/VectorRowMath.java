@@ -28,11 +28,14 @@ final class VectorRowMath implements RowMath {
     /** e^x lane-wise: FastMath.exp's range reduction and Taylor polynomial. */
     static FloatVector exp(FloatVector x) {
         FloatVector c = x.max(EXP_MIN).min(EXP_MAX);
-        FloatVector n = c.mul(LOG2E).add(ROUND_MAGIC).sub(ROUND_MAGIC);
+        // t holds round(c·log2 e) in its low mantissa bits (FastMath.ROUND_MAGIC); reading the integer from
+        // t's bits avoids a float-to-int conversion, which the Vector API compiles to a slow sequence
+        FloatVector t = c.mul(LOG2E).add(ROUND_MAGIC);
+        FloatVector n = t.sub(ROUND_MAGIC);
         FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
         FloatVector p = r.mul(1f / 5040).add(1f / 720).mul(r).add(1f / 120).mul(r).add(1f / 24).mul(r).add(1f / 6).mul(r).add(0.5f).mul(r)
                 .add(1f).mul(r).add(1f);
-        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        IntVector bits = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
         FloatVector scaled = p.mul(bits.reinterpretAsFloats());
         return scaled.blend(0f, x.compare(VectorOperators.LT, EXP_MIN)).blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
     }

@@ -1,10 +1,7 @@
 package org.peft4j.core.model;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -48,12 +45,6 @@ public final class HfCheckpoint {
             + "AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True), "
             + "which writes model.safetensors (use the Auto class of the model's head, e.g. AutoModelForCausalLM)";
 
-    /** Immutable and thread-safe: rejects duplicate keys and anything after the JSON object. */
-    private static final ObjectReader JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build()
-            .reader();
     /** Indented as {@code save_pretrained} writes config.json. */
     private static final ObjectWriter PRETTY = JsonMapper.builder().build().writerWithDefaultPrettyPrinter();
 
@@ -132,13 +123,8 @@ public final class HfCheckpoint {
             throw new NoSuchFileException(file.toString(), null, "no " + CONFIG_FILE + " in " + directory
                     + "; an HF model directory holds config.json beside model.safetensors");
         }
-        JsonNode node;
-        try {
-            node = JSON.readTree(Files.readAllBytes(file));
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
-        }
-        if (node == null || !node.isObject()) {
+        JsonNode node = StrictJson.read(file, (problem, cause) -> new IllegalArgumentException(file + " is " + problem, cause));
+        if (!node.isObject()) {
             throw new IllegalArgumentException(file + " must hold a JSON object such as {\"model_type\": \"gpt2\", ...}, got "
                     + (node == null ? "nothing" : node.getNodeType().name().toLowerCase(Locale.ROOT)));
         }

@@ -20,6 +20,19 @@ public interface Tokenizer extends AutoCloseable {
     /** The id used to pad sequences to a common length. */
     int padId();
 
+    /**
+     * Fails unless every id this tokenizer produces has a row in the embedding of a model {@code model}
+     * whose vocabulary has {@code modelVocabSize} ids: a larger tokenizer belongs to another model. A
+     * smaller one is fine (models often pad their vocabulary). Sizes ≤ 0 mean unknown and pass.
+     */
+    default void requireFits(int modelVocabSize, String model) {
+        if (modelVocabSize > 0 && vocabSize() > modelVocabSize) {
+            throw new IllegalArgumentException("the tokenizer has " + vocabSize() + " tokens but " + model + " has a vocabulary of "
+                    + modelVocabSize + " (vocab_size in config.json): the tokenizer belongs to another model; give the model's own "
+                    + "tokenizer.json (--tokenizer FILE)");
+        }
+    }
+
     /** Releases native resources, if the tokenizer holds any. */
     @Override
     default void close() {

@@ -104,6 +104,26 @@ public final class Optimizer {
         }
     }
 
+    /**
+     * Sets the updater state of {@code params} from {@link #state} as saved in a checkpoint, creating it
+     * where the optimizer has none yet; a param without saved state starts fresh.
+     */
+    public void restore(List<NamedParam> params, Map<String, INDArray> saved) {
+        for (NamedParam np : params) {
+            INDArray values = saved.get(np.path());
+            if (values == null) {
+                continue;
+            }
+            State s = states.computeIfAbsent(np.param(), k -> newState(np));
+            if (s.stateView() == null || s.stateView().length() != values.length()) {
+                throw new IllegalArgumentException("optimizer state of '" + np.path() + "' has " + values.length() + " values, but "
+                        + updater.getClass().getSimpleName() + " keeps " + (s.stateView() == null ? 0 : s.stateView().length())
+                        + " for it; resume with the same optimizer");
+            }
+            s.stateView().assign(values.reshape(s.stateView().shape()));
+        }
+    }
+
     /** Updater state by param path (e.g. Adam's m and v side by side), for checkpoints. */
     public Map<String, INDArray> state(List<NamedParam> params) {
         Map<String, INDArray> out = new LinkedHashMap<>();

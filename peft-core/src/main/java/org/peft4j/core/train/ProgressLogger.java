@@ -53,6 +53,16 @@ public final class ProgressLogger implements TrainingListener {
     }
 
     @Override
+    public void onResume(int step, java.nio.file.Path from) {
+        LOG.info("resuming after step {} from {}", step, from);
+    }
+
+    @Override
+    public void onSkippedStep(int step, String problem) {
+        LOG.warn("step {} skipped: {}", step, problem);
+    }
+
+    @Override
     public void onCheckpoint(int step, java.nio.file.Path path) {
         LOG.info("checkpoint at step {}: {}", step, path);
     }

@@ -10,8 +10,9 @@ import java.util.List;
  * @param finalEval    evaluation after the last step, or null without eval data
  * @param elapsedNanos wall time of the whole run
  * @param tokens       input tokens processed
+ * @param skippedSteps steps skipped for a NaN or infinite loss or gradient (only with skipNonFiniteSteps)
  */
-public record TrainResult(int steps, List<Double> losses, EvalResult finalEval, long elapsedNanos, long tokens) {
+public record TrainResult(int steps, List<Double> losses, EvalResult finalEval, long elapsedNanos, long tokens, int skippedSteps) {
     public TrainResult {
         losses = List.copyOf(losses);
     }

@@ -24,6 +24,14 @@ public interface TrainableTask<B> {
     /** Adds scale · dLoss/dθ into the gradient of every trainable param (after {@link #forward} on the same tape). */
     void backward(Tape tape, double scale);
 
+    /**
+     * What the trainer runs besides this task's loss (an extra loss term, work around each update); asked once
+     * at the start of every {@link Trainer#fit}. By default nothing.
+     */
+    default TrainingHook trainingHook() {
+        return TrainingHook.NONE;
+    }
+
     /** A fresh accumulator of this task's evaluation metrics; by default there are none besides the loss. */
     default MetricsAccumulator<B> newMetrics() {
         return meanLoss -> Map.of();

@@ -5,9 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.peft4j.core.io.SafetensorsWriter;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.ParamRegistry;
@@ -16,7 +14,9 @@ import org.peft4j.core.param.ParamRegistry.NamedParam;
 /**
  * Trains the trainable params of a {@link TrainableTask}: micro-batches with gradient accumulation,
  * global-norm clipping, an ND4J updater under a warmup schedule, periodic evaluation and atomic
- * checkpoints. Deterministic on the CPU: the same config, data and seed give the same losses.
+ * checkpoints. Deterministic on the CPU: the same config, data and seed give the same losses. The task's
+ * {@link TrainingHook} may add a loss term of its own and work before and after each update (a method's
+ * per-step bookkeeping runs there, without any call from the user).
  *
  * <p>Memory: each micro-batch runs inside an ND4J workspace that is reset after it, so activations and
  * temporaries reuse one block of off-heap memory and the process does not grow over a long run.
@@ -47,15 +47,39 @@ public final class Trainer {
         int totalSteps = config.totalSteps(train.batchesPerEpoch());
         Optimizer optimizer = new Optimizer(config.updater(), config.weightDecay(), np -> np.param().value().rank() >= 2)
                 .withSchedule(new LearningRateSchedule(config.learningRate(), config.warmupSteps(), totalSteps, config.decay()));
+        TrainingHook hook = task.trainingHook();
+        int startStep = 0;
+        Path lastCheckpoint = null;
+        if (config.resumeFrom() != null) {
+            if (!hook.resumable()) {
+                throw new IllegalStateException("cannot resume: the training hook of this task (" + hook.getClass().getSimpleName()
+                        + ") keeps per-step state that checkpoints do not hold yet; start the run again");
+            }
+            TrainingCheckpoint.Info info = readCheckpoint(config.resumeFrom());
+            if (info.totalSteps() != totalSteps || info.seed() != config.seed()) {
+                throw new IllegalArgumentException(info.directory() + " was written by a run of " + info.totalSteps() + " steps with seed "
+                        + info.seed() + ", this run has " + totalSteps + " steps and seed " + config.seed()
+                        + "; resume with the same data and options");
+            }
+            startStep = restoreCheckpoint(info, trainable, optimizer);
+            lastCheckpoint = info.directory();
+        }
+        hook.onStart(totalSteps);
         config.listeners().forEach(l -> l.onStart(totalSteps, registry.summary()));
+        if (lastCheckpoint != null) {
+            int resumedAt = startStep;
+            Path from = lastCheckpoint;
+            config.listeners().forEach(l -> l.onResume(resumedAt, from));
+        }
         trainable.forEach(np -> np.param().zeroGrad());
 
         long start = System.nanoTime();
         long totalTokens = 0;
+        int skipped = 0;
         List<Double> losses = new ArrayList<>();
         int accumulation = config.gradientAccumulation();
         int perEpoch = train.batchesPerEpoch();
-        for (int step = 0; step < totalSteps; step++) {
+        for (int step = startStep; step < totalSteps; step++) {
             double lossSum = 0;
             long tokens = 0;
             int epoch = 0;
@@ -73,12 +97,30 @@ public final class Trainer {
                 tokens += loss.tokens();
             }
             double gradNorm;
+            double hookLoss;
+            String problem;
             try (MemoryWorkspace ws = Workspaces.open(Workspaces.OPTIMIZER)) {
+                hookLoss = hook.addLoss();
                 gradNorm = clipGradients(trainable, config.maxGradNorm());
-                optimizer.step(trainable, step);
+                problem = nonFinite(lossSum / accumulation + hookLoss, gradNorm, trainable);
+                if (problem == null) {
+                    hook.beforeUpdate(step);
+                    optimizer.step(trainable, step);
+                    hook.afterUpdate(step);
+                }
             }
             trainable.forEach(np -> np.param().zeroGrad());
-            double meanLoss = lossSum / accumulation;
+            if (problem != null) {
+                if (!config.skipNonFiniteSteps()) {
+                    throw new TrainingDivergedException(step + 1, problem, lastCheckpoint);
+                }
+                skipped++;
+                int skippedStep = step + 1;
+                String what = problem;
+                config.listeners().forEach(l -> l.onSkippedStep(skippedStep, what));
+                continue;
+            }
+            double meanLoss = lossSum / accumulation + hookLoss;
             losses.add(meanLoss);
             totalTokens += tokens;
             StepInfo info = new StepInfo(step + 1, totalSteps, epoch, meanLoss, optimizer.learningRate(step), gradNorm, tokens,
@@ -91,7 +133,8 @@ public final class Trainer {
                 config.listeners().forEach(l -> l.onEval(done, r));
             }
             if (config.checkpointEvery() > 0 && ((step + 1) % config.checkpointEvery() == 0 || last)) {
-                Path path = writeCheckpoint(registry, step + 1);
+                Path path = writeCheckpoint(step + 1, totalSteps, trainable, optimizer);
+                lastCheckpoint = path;
                 int done = step + 1;
                 config.listeners().forEach(l -> l.onCheckpoint(done, path));
             }
@@ -102,7 +145,7 @@ public final class Trainer {
             EvalResult r = finalEval;
             config.listeners().forEach(l -> l.onEval(totalSteps, r));
         }
-        TrainResult result = new TrainResult(totalSteps, losses, finalEval, System.nanoTime() - start, totalTokens);
+        TrainResult result = new TrainResult(totalSteps, losses, finalEval, System.nanoTime() - start, totalTokens, skipped);
         config.listeners().forEach(l -> l.onEnd(result));
         return result;
     }
@@ -148,13 +191,44 @@ public final class Trainer {
         return norm;
     }
 
-    private Path writeCheckpoint(ParamRegistry registry, int step) {
-        Path file = config.checkpointDir().resolve("checkpoint-" + step + ".safetensors");
-        try {
-            SafetensorsWriter.write(file, registry.export(NamedParam::trainable), Map.of("step", Integer.toString(step), "format", "peft4j-trainable"));
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not write checkpoint " + file, e);
+    /** Null if the step's loss and gradients are finite, else what is not: the loss, or the first param with a bad gradient. */
+    private static String nonFinite(double loss, double gradNorm, List<NamedParam> trainable) {
+        if (!Double.isFinite(loss)) {
+            return "the loss is " + loss;
         }
-        return file;
+        if (Double.isFinite(gradNorm)) {
+            return null;
+        }
+        for (NamedParam np : trainable) {
+            double n = np.param().grad().norm2Number().doubleValue();
+            if (!Double.isFinite(n)) {
+                return "the gradient of '" + np.path() + "' holds NaN or infinite values";
+            }
+        }
+        return "the gradient norm is " + gradNorm;
+    }
+
+    private Path writeCheckpoint(int step, int totalSteps, List<NamedParam> trainable, Optimizer optimizer) {
+        try {
+            return TrainingCheckpoint.write(config.checkpointDir(), step, totalSteps, config.seed(), trainable, optimizer, config.keepCheckpoints());
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not write the checkpoint of step " + step + " under " + config.checkpointDir(), e);
+        }
+    }
+
+    private static TrainingCheckpoint.Info readCheckpoint(Path path) {
+        try {
+            return TrainingCheckpoint.resolve(path);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot resume from " + path, e);
+        }
+    }
+
+    private static int restoreCheckpoint(TrainingCheckpoint.Info info, List<NamedParam> trainable, Optimizer optimizer) {
+        try {
+            return TrainingCheckpoint.restore(info, trainable, optimizer);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot resume from " + info.directory(), e);
+        }
     }
 }

@@ -27,10 +27,13 @@ import org.peft4j.core.train.LearningRateSchedule.Decay;
  * @param checkpointDir       where checkpoints go (required when checkpointEvery > 0)
  * @param seed                seed of dropout masks (and of data order in sources that shuffle)
  * @param listeners           progress receivers
+ * @param resumeFrom          a checkpoint (or a directory of them, the newest is taken) to continue from; null = start fresh
+ * @param skipNonFiniteSteps  skip (and count) a step whose loss or gradients are NaN or infinite instead of stopping
+ * @param keepCheckpoints     how many of the newest checkpoints to keep (≥ 1)
  */
 public record TrainerConfig(IUpdater updater, double learningRate, double weightDecay, int warmupSteps, Decay decay, int epochs,
         int maxSteps, int gradientAccumulation, double maxGradNorm, int evalEvery, int checkpointEvery, Path checkpointDir, long seed,
-        List<TrainingListener> listeners) {
+        List<TrainingListener> listeners, Path resumeFrom, boolean skipNonFiniteSteps, int keepCheckpoints) {
 
     public TrainerConfig {
         if (updater == null) {
@@ -63,6 +66,9 @@ public record TrainerConfig(IUpdater updater, double learningRate, double weight
         }
         if (checkpointEvery > 0 && checkpointDir == null) {
             throw new IllegalArgumentException("checkpoints every " + checkpointEvery + " steps need a checkpoint directory");
+        }
+        if (keepCheckpoints < 1) {
+            throw new IllegalArgumentException("keep at least 1 checkpoint, got " + keepCheckpoints);
         }
         if (decay == null) {
             throw new IllegalArgumentException("learning-rate decay must be set: constant, linear or cosine");
@@ -98,6 +104,9 @@ public record TrainerConfig(IUpdater updater, double learningRate, double weight
         private int evalEvery = 0;
         private int checkpointEvery = 0;
         private Path checkpointDir;
+        private Path resumeFrom;
+        private boolean skipNonFiniteSteps;
+        private int keepCheckpoints = 2;
         private long seed = 42;
         private final List<TrainingListener> listeners = new ArrayList<>();
 
@@ -186,6 +195,24 @@ public record TrainerConfig(IUpdater updater, double learningRate, double weight
             return this;
         }
 
+        /** Continues from a checkpoint the trainer wrote ({@code checkpoint-<step>/}, or the directory holding them: the newest). */
+        public Builder resumeFrom(Path checkpoint) {
+            this.resumeFrom = checkpoint;
+            return this;
+        }
+
+        /** Skip steps with a NaN or infinite loss or gradient (counted and logged) instead of stopping; off by default. */
+        public Builder skipNonFiniteSteps(boolean skip) {
+            this.skipNonFiniteSteps = skip;
+            return this;
+        }
+
+        /** How many of the newest checkpoints stay on disk (default 2). */
+        public Builder keepCheckpoints(int keep) {
+            this.keepCheckpoints = keep;
+            return this;
+        }
+
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
@@ -198,7 +225,7 @@ public record TrainerConfig(IUpdater updater, double learningRate, double weight
 
         public TrainerConfig build() {
             return new TrainerConfig(updater, learningRate, weightDecay, warmupSteps, decay, epochs, maxSteps, gradientAccumulation,
-                    maxGradNorm, evalEvery, checkpointEvery, checkpointDir, seed, listeners);
+                    maxGradNorm, evalEvery, checkpointEvery, checkpointDir, seed, listeners, resumeFrom, skipNonFiniteSteps, keepCheckpoints);
         }
     }
 }

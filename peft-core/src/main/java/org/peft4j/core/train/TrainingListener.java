@@ -14,6 +14,14 @@ public interface TrainingListener {
     default void onEval(int step, EvalResult result) {
     }
 
+    /** Before the first step of a run that continues from checkpoint {@code from}, which completed {@code step} steps. */
+    default void onResume(int step, java.nio.file.Path from) {
+    }
+
+    /** A step whose loss or gradient was NaN or infinite was skipped; {@code problem} says which. */
+    default void onSkippedStep(int step, String problem) {
+    }
+
     /** After a checkpoint was written. */
     default void onCheckpoint(int step, java.nio.file.Path path) {
     }

@@ -1,5 +1,6 @@
 package org.peft4j.core.tuner;
 
+import org.peft4j.core.io.StrictJson;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
@@ -38,6 +39,11 @@ public final class AdapterFiles {
     public static final String WEIGHTS = "adapter_model.safetensors";
     /** The prefix of every key: PeftModel.base_model (the tuner) .model (the wrapped model). */
     public static final String KEY_PREFIX = "base_model.model.";
+    /**
+     * The prefix of the keys of modules to save for a method that adapts the model's input: HF PEFT leaves
+     * the model unwrapped then (PeftModel.base_model is the model itself).
+     */
+    public static final String INPUT_KEY_PREFIX = "base_model.";
     /** The adapter saved at the top of a directory. */
     public static final String DEFAULT_ADAPTER = "default";
 
@@ -62,8 +68,8 @@ public final class AdapterFiles {
             throw new IllegalArgumentException("no " + CONFIG + " in " + dir + ": not an adapter directory"
                     + (Files.isDirectory(dir) ? "; it holds " + list(dir) : ""));
         }
-        JsonNode node = READER.readTree(Files.readString(file));
-        if (node == null || !node.isObject()) {
+        JsonNode node = StrictJson.read(file, (problem, cause) -> new IllegalArgumentException(file + " is " + problem, cause));
+        if (!node.isObject()) {
             throw new IllegalArgumentException(file + " must hold a JSON object");
         }
         return (ObjectNode) node;

@@ -14,7 +14,8 @@ final class CopySet {
     private final ModuleDict copies = new ModuleDict();
     private String active;
     private boolean enabled = true;
-    private List<String> perSequence;
+    /** Per thread, so that threads running inference at the same time can each choose their own adapters. */
+    private final ThreadLocal<List<String>> perSequence = new ThreadLocal<>();
 
     CopySet(Module original) {
         this.original = original;
@@ -67,16 +68,21 @@ final class CopySet {
     }
 
     void setPerSequence(List<String> names) {
-        this.perSequence = names == null ? null : List.copyOf(names);
+        if (names == null) {
+            perSequence.remove();
+        } else {
+            perSequence.set(List.copyOf(names));
+        }
     }
 
     /** The per-sequence names to use for this pass, or null; checks the pass can use them. */
     List<String> perSequence(Tape tape, long rows) {
-        if (perSequence == null || !enabled) {
+        List<String> names = perSequence.get();
+        if (names == null || !enabled) {
             return null;
         }
-        MixedBatches.check(perSequence, tape, rows);
-        return perSequence;
+        MixedBatches.check(names, tape, rows);
+        return names;
     }
 
     Module current() {

@@ -5,7 +5,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.Module;
+import org.peft4j.core.train.TrainingHook;
 
 /**
  * One PEFT method: which modules it can adapt and how it wraps them (HF PEFT's {@code BaseTuner}
@@ -58,6 +61,34 @@ public interface PeftMethod<C extends PeftConfig> {
      */
     default C appliedConfig(C config, Map<String, TunerLayer> targeted) {
         return config;
+    }
+
+    /**
+     * What the trainer should run besides the task's loss while adapter {@code adapterName} trains (a loss term
+     * of the method's own, work around each optimizer update); asked at the start of every training run for
+     * each adapter that trains. {@code layers} are the wrappers holding the adapter, by path;
+     * {@code configUpdate} replaces the config the adapter reports and saves from then on (e.g. with values
+     * the training fixed). By default nothing.
+     */
+    default TrainingHook trainingHook(String adapterName, C config, Map<String, TunerLayer> layers, Consumer<C> configUpdate) {
+        return TrainingHook.NONE;
+    }
+
+    /**
+     * True for a method that adapts the model as a whole at its input (virtual tokens, past keys/values)
+     * instead of wrapping target modules: {@link PeftModel} then matches no targets, asks {@link #createHook}
+     * for each adapter and never calls {@link #inject}.
+     */
+    default boolean adaptsInput() {
+        return false;
+    }
+
+    /**
+     * Builds adapter {@code adapterName}'s hook for {@code base}; only called when {@link #adaptsInput()} is
+     * true. The hook is not active yet.
+     */
+    default ModelHook createHook(PretrainedModel base, String adapterName, C config, SplittableRandom rng) {
+        throw new UnsupportedOperationException("method " + id() + " wraps target modules; it has no input hook");
     }
 
     /** Casts a config to this method's type, failing with both types named. */

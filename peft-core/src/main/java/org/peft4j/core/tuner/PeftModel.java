@@ -21,6 +21,7 @@ import java.util.stream.Collectors;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.EmbeddingLayer;
+import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Module;
@@ -29,6 +30,7 @@ import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.param.ParamRegistry.NamedParam;
 import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.train.TrainingHook;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -69,8 +71,12 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
 
     private enum State { ATTACHED, UNLOADED, CLOSED }
 
-    /** One adapter: its method, its config as applied, the modules it wraps and copies, whether it trains. */
-    private record Adapter(PeftMethod<?> method, PeftConfig config, List<String> targeted, List<String> copied, boolean trainable) {
+    /**
+     * One adapter: its method, its config as applied, the modules it wraps and copies, whether it trains, and
+     * its input hook (null for methods that wrap modules).
+     */
+    private record Adapter(PeftMethod<?> method, PeftConfig config, List<String> targeted, List<String> copied, boolean trainable,
+            ModelHook hook) {
     }
 
     /** A scope that undoes a temporary change on close. */
@@ -238,6 +244,10 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private <C extends PeftConfig> void add(PeftMethod<C> method, String name, PeftConfig given, boolean trainable) {
         C config = method.cast(resolveConfig(method, method.cast(given)));
         Module root = base.module();
+        if (method.adaptsInput()) {
+            addHook(method, name, config, trainable);
+            return;
+        }
         List<String> targeted = matchTargets(name, config, root);
         List<String> copied = matchModulesToSave(name, config, root);
         for (String path : targeted) {
@@ -260,22 +270,72 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 }
                 layers.put(path, layer);
             }
-            for (String path : copied) {
-                Module target = ModuleTree.get(root, path);
-                Module wrapper = target instanceof ModulesToSave ? target : ModulesToSave.wrap(path, target);
-                if (wrapper != target) {
-                    ModuleTree.replace(root, path, old -> wrapper);
-                    replaced.put(path, target);
-                }
-                ((ModulesToSave) wrapper).addAdapter(name, method.id());
-            }
+            copyModules(method, name, copied, replaced);
         } catch (RuntimeException e) {
             rollBack(name, replaced);
             throw e;
         }
         C applied = method.appliedConfig(config, layers);
-        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable));
+        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable, null));
         refresh();
+    }
+
+    /** Wraps each module of {@code copied} in (or adds adapter {@code name} to) its modules_to_save wrapper. */
+    private void copyModules(PeftMethod<?> method, String name, List<String> copied, Map<String, Module> replaced) {
+        Module root = base.module();
+        for (String path : copied) {
+            Module target = ModuleTree.get(root, path);
+            Module wrapper = target instanceof ModulesToSave ? target : ModulesToSave.wrap(path, target);
+            if (wrapper != target) {
+                ModuleTree.replace(root, path, old -> wrapper);
+                replaced.put(path, target);
+            }
+            ((ModulesToSave) wrapper).addAdapter(name, method.id());
+        }
+    }
+
+    /** Adds an adapter of a method that adapts the model's input: its hook goes into the model's input hooks. */
+    private <C extends PeftConfig> void addHook(PeftMethod<C> method, String name, C config, boolean trainable) {
+        Module root = base.module();
+        InputHooks hooks = inputHooks(method);
+        List<String> copied = matchModulesToSave(name, config, root);
+        for (String path : copied) {
+            checkCopyable(path, ModuleTree.get(root, path), root);
+        }
+        ModelHook hook = method.createHook(base, name, config, rng.split());
+        Map<String, Module> replaced = new LinkedHashMap<>();
+        boolean attached = false;
+        try {
+            hooks.add(hookName(name), hook);
+            attached = true;
+            copyModules(method, name, copied, replaced);
+        } catch (RuntimeException e) {
+            if (attached) {
+                hooks.remove(hookName(name));
+            }
+            rollBack(name, replaced);
+            new ParamRegistry(hook).all().forEach(np -> np.param().close());
+            throw e;
+        }
+        adapters.put(name, new Adapter(method, method.cast(hook.config()), List.of(), List.copyOf(copied), trainable, hook));
+        refresh();
+    }
+
+    private InputHooks inputHooks(PeftMethod<?> method) {
+        return base.inputHooks().orElseThrow(() -> new IllegalArgumentException("method " + method.id()
+                + " adapts the model's input (virtual tokens or past keys/values), but " + base.module().describe()
+                + " takes no input hooks; use a GPT-2, LLaMA-style or BERT model"));
+    }
+
+    /** The name under which adapter {@code name}'s hook joins the model's tree. */
+    static String hookName(String adapter) {
+        return "input_hook_" + adapter;
+    }
+
+    /** Detaches adapter {@code a}'s hook from the model and frees its params. */
+    private void dropHook(String name, Adapter a) {
+        inputHooks(a.method()).remove(hookName(name));
+        new ParamRegistry(a.hook()).all().forEach(np -> np.param().close());
     }
 
     /** Takes adapter {@code name} out of every wrapper again and puts back the modules it replaced. */
@@ -289,7 +349,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     /** Fills in what the config leaves to the model: default targets, classifier heads, the expansion of all-linear. */
     private PeftConfig resolveConfig(PeftMethod<?> method, PeftConfig config) {
         TargetSpec spec = config.targets();
-        if (spec.targets() == null) {
+        if (spec.targets() == null && !method.adaptsInput()) {
             List<String> linear = allLinear(base.module(), config);
             List<String> defaults = method.defaultTargets(base.modelType()).orElseThrow(() -> new IllegalArgumentException(
                     "target_modules is not set and " + method.id() + " has no default for model_type '" + base.modelType()
@@ -302,7 +362,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             ArchitectureDefaults.CLASSIFIER_HEADS.stream().filter(h -> !modules.contains(h)).forEach(modules::add);
             config = config.withModulesToSave(modules);
         }
-        if (config.targets().isAllLinear()) {
+        if (!method.adaptsInput() && config.targets().isAllLinear()) {
             List<String> linear = allLinear(base.module(), config);
             if (linear.isEmpty()) {
                 throw new IllegalArgumentException("target_modules \"all-linear\" found no Linear module outside the output head "
@@ -459,7 +519,10 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     public void setActiveAdapters(List<String> names) {
         checkAttached();
         for (String n : names) {
-            requireAdapter(n);
+            if (requireAdapter(n).hook() != null && names.size() > 1) {
+                throw new IllegalArgumentException("adapter '" + n + "' adapts the model's input (" + requireAdapter(n).method().id()
+                        + "); only one such adapter can be active at a time, got " + names);
+            }
         }
         for (Map.Entry<String, ModulesToSave> e : modulesToSave().entrySet()) {
             List<String> withCopy = names.stream().filter(e.getValue().adapterNames()::contains).toList();
@@ -518,7 +581,10 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 wrapper.deleteAdapter(name);
             }
         }
-        adapters.remove(name);
+        Adapter removed = adapters.remove(name);
+        if (removed.hook() != null) {
+            dropHook(name, removed);
+        }
         if (active.contains(name)) {
             List<String> rest = new ArrayList<>(active);
             rest.remove(name);
@@ -568,7 +634,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
      * Runs one adapter per sequence in the next inference passes until the scope is closed (HF's
      * {@code adapter_names}): {@code perSequence.get(b)} names the adapter of sequence b, or
      * {@link TunerLayer#BASE} for the base model. Passes must not record for backward, and the batch size
-     * must equal the number of names.
+     * must equal the number of names. The choice holds for the calling thread only, so several threads may
+     * run inference on one model at the same time, each with its own adapters (see docs/reliability.md).
      */
     public Scope adapterPerSequence(List<String> perSequence) {
         checkAttached();
@@ -579,6 +646,12 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         }
         if (isMerged()) {
             throw new IllegalStateException("cannot run one adapter per sequence while adapters are merged; call unmerge() first");
+        }
+        for (String n : perSequence) {
+            if (adapters.containsKey(n) && adapters.get(n).hook() != null) {
+                throw new IllegalArgumentException("adapter '" + n + "' adapts the model's input (" + adapters.get(n).method().id()
+                        + ") and cannot be used per sequence");
+            }
         }
         for (TunerLayer layer : tunerLayers().values()) {
             for (String n : perSequence) {
@@ -615,7 +688,12 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
      */
     public void merge(List<String> names, boolean safe) {
         checkAttached();
-        names.forEach(this::requireAdapter);
+        for (String n : names) {
+            if (requireAdapter(n).hook() != null) {
+                throw new IllegalStateException("adapter '" + n + "' adapts the model's input (" + requireAdapter(n).method().id()
+                        + ") and has no weight update to merge; keep the PeftModel, or unload() to get the base model back");
+            }
+        }
         Map<String, TunerLayer> layers = tunerLayers();
         boolean all = layers.values().stream().allMatch(l -> l.mergedAdapters().containsAll(
                 names.stream().filter(l.adapterNames()::contains).toList()));
@@ -685,6 +763,11 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 layer.adapterParams(a).values().forEach(Param::close);
             }
         }
+        adapters.forEach((name, a) -> {
+            if (a.hook() != null) {
+                dropHook(name, a);
+            }
+        });
         registry().all().forEach(np -> np.param().setTrainable(false));
         adapters.clear();
         active = List.of();
@@ -715,6 +798,12 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 new ParamRegistry(wrapper.copyOf(a)).all().forEach(np -> np.param().setTrainable(train));
             }
         }
+        adapters.forEach((name, a) -> {
+            if (a.hook() != null) {
+                a.hook().setActive(enabled && active.contains(name));
+                new ParamRegistry(a.hook()).all().forEach(np -> np.param().setTrainable(trains(name)));
+            }
+        });
         Set<Param> biases = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
             if (trains(e.getKey())) {
@@ -761,6 +850,35 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                     + base.module().describe());
         }
         return new PeftTask<>(this, task);
+    }
+
+    /**
+     * What the trainer runs besides the loss for the adapters that train now: each one's
+     * {@link PeftMethod#trainingHook}, in adapter order. The hooks may replace an adapter's config (values
+     * fixed by the training, such as a schedule length); {@link #config} and {@link #save} report the new one.
+     */
+    public TrainingHook trainingHook() {
+        checkAttached();
+        List<TrainingHook> hooks = new ArrayList<>();
+        for (String name : adapters.keySet()) {
+            if (trains(name)) {
+                hooks.add(hookOf(adapters.get(name).method(), name));
+            }
+        }
+        return TrainingHook.all(hooks);
+    }
+
+    private <C extends PeftConfig> TrainingHook hookOf(PeftMethod<C> method, String name) {
+        Map<String, TunerLayer> layers = new LinkedHashMap<>();
+        tunerLayers().forEach((path, layer) -> {
+            if (layer.adapterNames().contains(name)) {
+                layers.put(path, layer);
+            }
+        });
+        return method.trainingHook(name, method.cast(adapters.get(name).config()), layers, updated -> {
+            Adapter a = requireAdapter(name);
+            adapters.put(name, new Adapter(a.method(), updated, a.targeted(), a.copied(), a.trainable(), a.hook()));
+        });
     }
 
     /** The params of the model (base and adapters) by path, live. */
@@ -825,7 +943,17 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             Adapter a = requireAdapter(name);
             Path out = AdapterFiles.adapterDir(dir, name);
             Map<String, INDArray> tensors = new LinkedHashMap<>();
-            adapterState(name).forEach((k, p) -> tensors.put(k, p.value()));
+            if (a.hook() != null) {
+                tensors.putAll(a.hook().stateToSave());
+                copiesState(name, AdapterFiles.INPUT_KEY_PREFIX).forEach((k, p) -> tensors.put(k, p.value()));
+            } else {
+                adapterState(name).forEach((k, p) -> tensors.put(k, p.value()));
+                tunerLayers().forEach((path, layer) -> {
+                    if (layer.adapterNames().contains(name)) {
+                        layer.savedTensors(name).forEach((rel, t) -> tensors.put(AdapterFiles.KEY_PREFIX + path + "." + rel, t));
+                    }
+                });
+            }
             ObjectNode json = a.config().toHfJson();
             json.put("inference_mode", true);
             if (json.path("base_model_name_or_path").isNull() || json.path("base_model_name_or_path").isMissingNode()) {
@@ -848,18 +976,29 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     public Map<String, Param> adapterState(String name) {
         Adapter a = requireAdapter(name);
         Map<String, Param> out = new LinkedHashMap<>();
+        if (a.hook() != null) {
+            out.putAll(a.hook().loadableState());
+            out.putAll(copiesState(name, AdapterFiles.INPUT_KEY_PREFIX));
+            return out;
+        }
         for (Map.Entry<String, TunerLayer> e : tunerLayers().entrySet()) {
             if (e.getValue().adapterNames().contains(name)) {
                 e.getValue().adapterParams(name).forEach((rel, p) -> out.put(AdapterFiles.KEY_PREFIX + e.getKey() + "." + rel, p));
             }
         }
+        out.putAll(copiesState(name, AdapterFiles.KEY_PREFIX));
+        biasParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
+        return out;
+    }
+
+    /** The params of adapter {@code name}'s copies of modules to save, by checkpoint key under {@code prefix}. */
+    private Map<String, Param> copiesState(String name, String prefix) {
+        Map<String, Param> out = new LinkedHashMap<>();
         for (Map.Entry<String, ModulesToSave> e : modulesToSave().entrySet()) {
             if (e.getValue().adapterNames().contains(name)) {
-                new ParamRegistry(e.getValue().copyOf(name)).all()
-                        .forEach(np -> out.put(AdapterFiles.KEY_PREFIX + e.getKey() + "." + np.path(), np.param()));
+                new ParamRegistry(e.getValue().copyOf(name)).all().forEach(np -> out.put(prefix + e.getKey() + "." + np.path(), np.param()));
             }
         }
-        biasParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
         return out;
     }
 
@@ -870,21 +1009,34 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
      */
     public LoadReport loadAdapter(Path dir, String name, boolean trainable, boolean strict) {
         checkAttached();
+        Path configFile = dir.resolve(AdapterFiles.CONFIG);
         ObjectNode json;
-        Map<String, INDArray> tensors;
         try {
             json = AdapterFiles.readConfig(dir);
-            tensors = AdapterFiles.readWeights(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("could not read the adapter in " + dir, e);
         }
         JsonNode type = json.get("peft_type");
         if (type == null || !type.isTextual()) {
-            throw new IllegalArgumentException(dir.resolve(AdapterFiles.CONFIG) + " has no peft_type; it must name the method, e.g. \"LORA\"");
+            throw new IllegalArgumentException(configFile + " has no peft_type; it must name the method, e.g. \"LORA\"");
         }
-        PeftMethod<?> method = methods.byPeftType(type.textValue());
+        PeftConfig config;
         try {
-            addAdapter(name, method.configFromHfJson(json), trainable);
+            config = methods.byPeftType(type.textValue()).configFromHfJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(configFile + ": " + e.getMessage(), e);
+        }
+        Map<String, INDArray> tensors;
+        try {
+            tensors = AdapterFiles.readWeights(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not read the adapter in " + dir, e);
+        }
+        try {
+            addAdapter(name, config, trainable);
+        } catch (IllegalArgumentException e) {
+            tensors.values().forEach(INDArray::close);
+            throw new IllegalArgumentException("adapter in " + dir + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             tensors.values().forEach(INDArray::close);
             throw e;

@@ -1,11 +1,13 @@
 package org.peft4j.core.tuner;
 
+import java.util.List;
 import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.train.Loss;
 import org.peft4j.core.train.MetricsAccumulator;
 import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.train.TrainingHook;
 
 /**
  * A task over a {@link PeftModel}'s base model for the {@code Trainer}: the same forward, loss and
@@ -44,6 +46,12 @@ final class PeftTask<B> implements TrainableTask<B> {
     @Override
     public void backward(Tape tape, double scale) {
         task.backward(tape, scale);
+    }
+
+    /** The wrapped task's hook followed by those of the methods whose adapters train. */
+    @Override
+    public TrainingHook trainingHook() {
+        return TrainingHook.all(List.of(task.trainingHook(), model.trainingHook()));
     }
 
     @Override

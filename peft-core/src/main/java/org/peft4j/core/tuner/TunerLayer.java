@@ -3,6 +3,8 @@ package org.peft4j.core.tuner;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.LinkedHashMap;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.param.Param;
 
@@ -63,6 +65,17 @@ public interface TunerLayer {
      * name removed as HF PEFT saves them ({@code "lora_A.weight"}, {@code "lora_magnitude_vector"}).
      */
     Map<String, Param> adapterParams(String name);
+
+    /**
+     * The tensors adapter {@code name} saves, under the names of {@link #adapterParams}: by default the params'
+     * values. A layer whose params hold more than it saves (e.g. parts a method has masked out) returns the saved part
+     * as new arrays, and must then be built with that shape when the file is loaded.
+     */
+    default Map<String, INDArray> savedTensors(String name) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        adapterParams(name).forEach((key, p) -> out.put(key, p.value()));
+        return out;
+    }
 
     /**
      * Sets one adapter name (or {@link #BASE}) per sequence of the next inference passes, or null to go back

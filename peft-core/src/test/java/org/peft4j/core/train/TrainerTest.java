@@ -143,22 +143,25 @@ class TrainerTest {
     }
 
     @Test
-    void checkpointsHoldTheTrainableParamsAndNoTempFiles(@TempDir Path dir) throws Exception {
+    void checkpointsHoldTheTrainableParamsAndOptimizerStateAndKeepTheNewest(@TempDir Path dir) throws Exception {
         Gpt2Model m = Gpt2Model.random(TinyModels.tinyGpt2(), 17, DataType.FLOAT, KernelChoice.AUTO);
         ParamRegistry registry = new ParamRegistry(m);
         registry.unfreezeSuffix("ln_f.weight");
         registry.unfreezeSuffix("ln_f.bias");
-        new Trainer(TrainerConfig.builder().adam(1e-2).maxSteps(4).checkpoints(dir, 2).build())
+        new Trainer(TrainerConfig.builder().adam(1e-2).maxSteps(6).checkpoints(dir, 2).build())
                 .fit(new CausalLmTask(m), patternData(13, 2, 8, 2, 18), null);
         try (var files = Files.list(dir)) {
-            assertEquals(List.of("checkpoint-2.safetensors", "checkpoint-4.safetensors"),
-                    files.map(p -> p.getFileName().toString()).sorted().toList());
+            assertEquals(List.of("checkpoint-4", "checkpoint-6"), files.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "the two newest checkpoints and nothing else (no partial directories)");
         }
-        try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("checkpoint-4.safetensors"))) {
+        Path newest = dir.resolve("checkpoint-6");
+        try (SafetensorsFile f = SafetensorsFile.open(newest.resolve(TrainingCheckpoint.PARAMS));
+                SafetensorsFile o = SafetensorsFile.open(newest.resolve(TrainingCheckpoint.OPTIMIZER))) {
             assertEquals(java.util.Set.of("transformer.ln_f.weight", "transformer.ln_f.bias"), f.names());
             assertEquals(registry.get("transformer.ln_f.weight").value(), f.read("transformer.ln_f.weight"));
-            assertEquals("4", f.metadata().get("step"));
+            assertEquals(2 * 8, o.read("transformer.ln_f.weight").length(), "Adam's two moments of the 8 weights");
         }
+        assertEquals(6, TrainingCheckpoint.latest(dir).orElseThrow().step());
     }
 
     @Test

@@ -3,6 +3,7 @@ package org.peft4j.core.model.bert;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,10 +15,12 @@ import org.peft4j.core.model.SequenceClassifier;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Layer;
+import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
+import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
 /**
@@ -190,6 +193,16 @@ public final class BertForSequenceClassification extends Module implements Seque
             }
         }
         return Nd4j.create(w, new long[] {batch, 1, seq}, type);
+    }
+
+    @Override
+    public Optional<InputHooks> inputHooks() {
+        return Optional.of(bert().inputHooks().orElseThrow());
+    }
+
+    @Override
+    public Optional<Param> inputEmbedding() {
+        return Optional.of(bert().wordEmbedding());
     }
 
     @Override

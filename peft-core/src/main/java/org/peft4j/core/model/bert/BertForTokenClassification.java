@@ -2,6 +2,7 @@ package org.peft4j.core.model.bert;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -11,9 +12,11 @@ import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.TokenClassifier;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Layer;
+import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
+import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
 
 /**
@@ -97,6 +100,16 @@ public final class BertForTokenClassification extends Module implements TokenCla
     public void backward(INDArray gradLogits, Tape tape) {
         INDArray dHidden = dropout.backward(classifier.get().backward(gradLogits, tape), tape);
         bert.get().backward(dHidden, tape);
+    }
+
+    @Override
+    public Optional<InputHooks> inputHooks() {
+        return Optional.of(bert().inputHooks().orElseThrow());
+    }
+
+    @Override
+    public Optional<Param> inputEmbedding() {
+        return Optional.of(bert().wordEmbedding());
     }
 
     @Override

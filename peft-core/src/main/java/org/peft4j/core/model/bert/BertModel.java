@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -196,6 +197,16 @@ public final class BertModel extends Module implements TextEncoder {
         if (s.embeddingsNeedGrad()) {
             embeddings.get().backward(g, inputHooks, tape);
         }
+    }
+
+    @Override
+    public Optional<InputHooks> inputHooks() {
+        return Optional.of(inputHooks);
+    }
+
+    @Override
+    public Optional<Param> inputEmbedding() {
+        return Optional.of(wordEmbedding());
     }
 
     @Override

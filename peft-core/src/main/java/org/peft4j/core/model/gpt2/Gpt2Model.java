@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -263,6 +264,16 @@ public final class Gpt2Model extends Module implements CausalLm {
             }
         }
         return ids;
+    }
+
+    @Override
+    public Optional<InputHooks> inputHooks() {
+        return Optional.of(inputHooks);
+    }
+
+    @Override
+    public Optional<Param> inputEmbedding() {
+        return Optional.of(tokenEmbedding());
     }
 
     @Override

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -251,6 +252,16 @@ public final class LlamaModel extends Module implements CausalLm {
             throw new IllegalArgumentException("sequence of " + ctx.seqLen() + " positions after " + ctx.pastLength() + " past positions exceeds "
                     + "sliding_window = " + window + "; sliding-window attention is not implemented, so sequences must fit the window");
         }
+    }
+
+    @Override
+    public Optional<InputHooks> inputHooks() {
+        return Optional.of(inputHooks);
+    }
+
+    @Override
+    public Optional<Param> inputEmbedding() {
+        return Optional.of(tokenEmbedding());
     }
 
     @Override

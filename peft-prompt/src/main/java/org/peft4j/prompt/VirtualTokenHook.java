@@ -1,0 +1,117 @@
+package org.peft4j.prompt;
+
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.nn.SequenceContext;
+import org.peft4j.core.nn.Slot;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.param.Param;
+import org.peft4j.core.tuner.ModelHook;
+import org.peft4j.core.tuner.PeftConfig;
+
+/**
+ * Virtual tokens prepended to the token embeddings of every sequence (Prompt Tuning, P-Tuning), as HF PEFT
+ * prepends them to {@code inputs_embeds}: the sequence becomes n + T rows, the virtual tokens take positions
+ * 0…n−1 and the real tokens n…n+T−1, and the attention mask gets n leading ones. During generation with a
+ * cache they are prepended in the first pass only (later passes find them in the cache).
+ */
+public final class VirtualTokenHook extends ModelHook {
+    /** HF's checkpoint key of the prompt. */
+    public static final String KEY = "prompt_embeddings";
+
+    private final String methodId;
+    private final PeftConfig config;
+    private final Slot<PromptTable> prompt;
+    private final Kernels kernels;
+
+    private record Saved(int batch, int tokens) {
+    }
+
+    public VirtualTokenHook(String methodId, PeftConfig config, PromptTable prompt, Kernels kernels) {
+        this.methodId = methodId;
+        this.config = config;
+        this.prompt = child("prompt_encoder", PromptTable.class, prompt);
+        this.kernels = kernels;
+    }
+
+    /** The prompt's table and encoder. */
+    public PromptTable prompt() {
+        return prompt.get();
+    }
+
+    @Override
+    public String methodId() {
+        return methodId;
+    }
+
+    @Override
+    public PeftConfig config() {
+        return config;
+    }
+
+    @Override
+    protected INDArray apply(INDArray tokens, Tape tape) {
+        SequenceContext ctx = tape.context();
+        if (ctx.cache() != null && ctx.cache().length() > 0) {
+            tape.push(this, new Saved(-1, -1));                     // the virtual tokens are in the cache already
+            return tokens;
+        }
+        int n = prompt.get().length();
+        int batch = ctx.batch();
+        int t = ctx.seqLen();
+        INDArray p = prompt.get().forward(tape);                   // [n, d]
+        if (p.columns() != tokens.columns()) {
+            throw new IllegalArgumentException("virtual tokens have width " + p.columns() + " but the model's token embeddings have "
+                    + tokens.columns() + "; token_dim must equal the hidden size");
+        }
+        INDArray out = Nd4j.create(tokens.dataType(), (long) batch * (n + t), tokens.columns());
+        for (int b = 0; b < batch; b++) {
+            long at = (long) b * (n + t);
+            out.get(NDArrayIndex.interval(at, at + n), NDArrayIndex.all()).assign(p);
+            out.get(NDArrayIndex.interval(at + n, at + n + t), NDArrayIndex.all())
+                    .assign(tokens.get(NDArrayIndex.interval((long) b * t, (long) (b + 1) * t), NDArrayIndex.all()));
+        }
+        ctx.prependTokens(n);
+        tape.push(this, new Saved(batch, t));
+        return out;
+    }
+
+    @Override
+    protected INDArray applyBackward(INDArray grad, Tape tape) {
+        Saved s = tape.pop(this, Saved.class);
+        if (s.batch() < 0) {
+            return grad;
+        }
+        int n = prompt.get().length();
+        int t = s.tokens();
+        INDArray dPrompt = Nd4j.zeros(grad.dataType(), n, grad.columns());
+        INDArray dTokens = Nd4j.create(grad.dataType(), (long) s.batch() * t, grad.columns());
+        for (int b = 0; b < s.batch(); b++) {
+            long at = (long) b * (n + t);
+            dPrompt.addi(grad.get(NDArrayIndex.interval(at, at + n), NDArrayIndex.all()));
+            dTokens.get(NDArrayIndex.interval((long) b * t, (long) (b + 1) * t), NDArrayIndex.all())
+                    .assign(grad.get(NDArrayIndex.interval(at + n, at + n + t), NDArrayIndex.all()));
+        }
+        prompt.get().backward(dPrompt, tape);
+        return dTokens;
+    }
+
+    /** HF's {@code prompt_embeddings}: the encoder's output for a trained prompt, the table itself for a flat one. */
+    @Override
+    public Map<String, INDArray> stateToSave() {
+        return Map.of(KEY, prompt.get().evaluate(kernels));
+    }
+
+    @Override
+    public Map<String, Param> loadableState() {
+        return Map.of(KEY, prompt.get().table());
+    }
+
+    @Override
+    public String describe() {
+        return "VirtualTokenHook(" + methodId + ", n=" + prompt.get().length() + ")";
+    }
+}
