@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -15,6 +16,7 @@ import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
 import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Tape;
+import org.peft4j.core.nn.Workspaces;
 import org.peft4j.core.param.Param;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +41,8 @@ public final class QuantizedLinear extends Layer implements LinearLike {
     /** Default size of the dequantization scratch in elements (16 MiB of float32): larger weights go slice by slice. */
     public static final int DEFAULT_SCRATCH_ELEMENTS = 1 << 22;
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /** The workspace the temporaries of one slice's dequantization and product live in. */
+    private static final String DEQUANT_WORKSPACE = "peft4j-dequant";
 
     private QuantizedWeight weight;
     private final WeightLayout layout;
@@ -141,16 +145,17 @@ public final class QuantizedLinear extends Layer implements LinearLike {
         }
         boolean host = tape.kernels() instanceof CpuKernels;
         int slice = sliceRows();
-        INDArray y;
-        if (slice == outFeatures) {
-            y = withSlice(0, outFeatures, host, x.dataType(), w -> Gemm.mm(x, w, false, true));     // [n, out] = x·Wᵀ
-        } else {
-            y = Nd4j.createUninitialized(x.dataType(), x.rows(), outFeatures);
-            for (int r0 = 0; r0 < outFeatures; r0 += slice) {
-                int r1 = Math.min(outFeatures, r0 + slice);
-                INDArray part = withSlice(r0, r1, host, x.dataType(), w -> Gemm.mm(x, w, false, true));   // [n, r1 − r0]
-                y.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r1)).assign(part);
-            }
+        INDArray y = Nd4j.createUninitialized(x.dataType(), x.rows(), outFeatures);     // [n, out], in the pass's workspace
+        for (int r0 = 0; r0 < outFeatures; r0 += slice) {
+            int r1 = Math.min(outFeatures, r0 + slice);
+            int from = r0;
+            withSlice(r0, r1, host, x.dataType(), w -> {
+                if (r1 - from == outFeatures) {
+                    Gemm.mmInto(x, w, y, false, true, 1.0, 0.0);                          // y = x·Wᵀ
+                } else {
+                    y.get(NDArrayIndex.all(), NDArrayIndex.interval(from, r1)).assign(Gemm.mm(x, w, false, true));   // y[:, r0:r1] = x·W[r0:r1]ᵀ
+                }
+            });
         }
         if (bias != null) {
             y.addiRowVector(bias.value());
@@ -167,16 +172,14 @@ public final class QuantizedLinear extends Layer implements LinearLike {
         }
         boolean host = tape.kernels() instanceof CpuKernels;
         int slice = sliceRows();
-        if (slice == outFeatures) {
-            return withSlice(0, outFeatures, host, gradOutput.dataType(), w -> Gemm.mm(gradOutput, w, false, false));   // dx = dy·W [n, in]
-        }
-        INDArray dx = Nd4j.zeros(gradOutput.dataType(), s.x().rows(), inFeatures);
+        INDArray dx = Nd4j.createUninitialized(gradOutput.dataType(), s.x().rows(), inFeatures);   // [n, in]
         for (int r0 = 0; r0 < outFeatures; r0 += slice) {
             int r1 = Math.min(outFeatures, r0 + slice);
-            INDArray g = gradOutput.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r1)).dup('c');       // [n, r1 − r0]
+            int from = r0;
             withSlice(r0, r1, host, gradOutput.dataType(), w -> {
-                Gemm.mmInto(g, w, dx, false, false, 1.0, 1.0);                       // dx += dy[:, r0:r1]·W[r0:r1, :]
-                return null;
+                INDArray g = r1 - from == outFeatures ? gradOutput
+                        : gradOutput.get(NDArrayIndex.all(), NDArrayIndex.interval(from, r1)).dup('c');   // [n, r1 − r0]
+                Gemm.mmInto(g, w, dx, false, false, 1.0, from == 0 ? 0.0 : 1.0);            // dx (+)= dy[:, r0:r1]·W[r0:r1, :]
             });
         }
         return dx;
@@ -184,42 +187,28 @@ public final class QuantizedLinear extends Layer implements LinearLike {
 
     /** What to do with a dequantized slice of rows {@code [r1 − r0, in]}; the slice is only valid during the call. */
     private interface SliceUse {
-        INDArray apply(INDArray w);
+        void accept(INDArray w);
     }
 
-    /** Dequantizes rows [r0, r1) (into the scratch on the host path), applies {@code use}, and frees the temporaries. */
-    private INDArray withSlice(int r0, int r1, boolean host, DataType type, SliceUse use) {
-        int length = (r1 - r0) * inFeatures;
-        INDArray w;
-        boolean temporary;
-        if (host) {
-            Scratch scratch = SCRATCH.get();
-            INDArray array = scratch.array(length);
-            weight.dequantize(r0, r1, scratch.host);
-            HostBuffers.floatView(array).put(scratch.host, 0, length);
-            w = Nd4j.create(array.data(), new long[] {r1 - r0, inFeatures});    // over the scratch's buffer: no copy, not a view
-            temporary = false;
-        } else {
-            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+    /**
+     * Dequantizes rows [r0, r1) and hands them to {@code use}, inside a workspace of its own that is reset right
+     * after, so no temporary of the dequantization (or of {@code use}) outlives the call. The host path writes into
+     * the shared scratch buffer; the ND4J path builds the slice with ND4J ops in that workspace.
+     */
+    private void withSlice(int r0, int r1, boolean host, DataType type, SliceUse use) {
+        try (MemoryWorkspace ws = Workspaces.open(DEQUANT_WORKSPACE)) {
+            INDArray w;
+            if (host) {
+                int length = (r1 - r0) * inFeatures;
+                Scratch scratch = SCRATCH.get();
+                INDArray array = scratch.array(length);
+                weight.dequantize(r0, r1, scratch.host);
+                HostBuffers.floatView(array).put(scratch.host, 0, length);
+                w = Nd4j.create(array.data(), new long[] {r1 - r0, inFeatures});    // over the scratch's buffer: no copy, not a view
+            } else {
                 w = weight.dequantizeNd4j(r0, r1);
             }
-            temporary = true;
-        }
-        INDArray typed = w;
-        if (type != DataType.FLOAT) {
-            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                typed = w.castTo(type);
-            }
-        }
-        try {
-            return use.apply(typed);
-        } finally {
-            if (typed != w) {
-                typed.close();
-            }
-            if (temporary) {
-                w.close();
-            }
+            use.accept(type == DataType.FLOAT ? w : w.castTo(type));
         }
     }
 
