@@ -42,8 +42,18 @@ public final class LoraAdapters {
 
     /** A layer's base weight as merging and DoRA see it: what ΔW is in its layout and what an output is. */
     public interface Weight {
-        /** The base weight; merges change it in place. */
+        /** The base weight: the layer's own array when {@link #live()}, else a copy; merges write it back with {@link #store}. */
         INDArray value();
+
+        /** True if {@link #value()} is the layer's own array, so changing it in place changes the layer. */
+        default boolean live() {
+            return true;
+        }
+
+        /** Makes {@code w} the base weight (a quantized base quantizes it again). */
+        default void store(INDArray w) {
+            value().assign(w);
+        }
 
         /** s·B·A of {@code a} in the weight's layout, as a new array. */
         INDArray delta(Adapter a);
@@ -175,7 +185,7 @@ public final class LoraAdapters {
                 if (sum[1] != null) {
                     mergedNorms.put(a.name(), sum[1]);                      // unmerging needs the norm of the unmerged W
                 }
-                weight.value().assign(sum[0]);
+                weight.store(sum[0]);
                 merged.add(a.name());
             }
         }
@@ -211,6 +221,9 @@ public final class LoraAdapters {
                 } else {
                     w.subi(delta);
                 }
+            }
+            if (!weight.live()) {
+                weight.store(w);
             }
         }
     }

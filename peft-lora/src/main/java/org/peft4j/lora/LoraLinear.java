@@ -15,6 +15,7 @@ import org.peft4j.core.nn.Init;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
+import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
@@ -24,7 +25,7 @@ import org.peft4j.core.tuner.ModuleDict;
 import org.peft4j.lora.LoraAdapters.Adapter;
 
 /**
- * LoRA around a {@link Linear} (HF PEFT's {@code lora.Linear}): y = base(x) + Σ_active s·dropout(x)·Aᵀ·Bᵀ
+ * LoRA around a {@link Linear}, or any other {@link LinearLike} layer such as a quantized one (HF PEFT's {@code lora.Linear}): y = base(x) + Σ_active s·dropout(x)·Aᵀ·Bᵀ
  * with A {@code [r, in]} ({@code lora_A.<name>}) and B {@code [out, r]} ({@code lora_B.<name>}). The base
  * layer is the child {@code base_layer}; its weight may be stored {@code [out, in]} or {@code [in, out]}
  * (fan_in_fan_out), which only matters for merging, DoRA and PiSSA.
@@ -34,7 +35,7 @@ import org.peft4j.lora.LoraAdapters.Adapter;
  * x_d = dropout(x). As in HF PEFT the norm ‖W'‖ is a constant in backward.
  */
 public final class LoraLinear extends Layer implements LoraLayer {
-    private final Slot<Linear> baseLayer;
+    private final Slot<Layer> baseLayer;
     private final ModuleDict loraA = new ModuleDict();
     private final ModuleDict loraB = new ModuleDict();
     private final ModuleDict magnitudes = new ModuleDict();
@@ -55,7 +56,17 @@ public final class LoraLinear extends Layer implements LoraLayer {
     private final LoraAdapters.Weight weight = new LoraAdapters.Weight() {
         @Override
         public INDArray value() {
-            return baseLayer.get().weight().value();
+            return base().denseWeight();
+        }
+
+        @Override
+        public boolean live() {
+            return base().denseWeightIsLive();
+        }
+
+        @Override
+        public void store(INDArray w) {
+            base().setDenseWeight(w);
         }
 
         @Override
@@ -75,8 +86,8 @@ public final class LoraLinear extends Layer implements LoraLayer {
     };
 
     /** Wraps {@code base}; adapters are added with {@link #addAdapter}. */
-    public LoraLinear(Linear base) {
-        this.baseLayer = child("base_layer", Linear.class, base);
+    public LoraLinear(LinearLike base) {
+        this.baseLayer = child("base_layer", Layer.class, base.asLayer());
         child("lora_A", ModuleDict.class, loraA);
         child("lora_B", ModuleDict.class, loraB);
         child("lora_magnitude_vector", ModuleDict.class, magnitudes);
@@ -87,10 +98,10 @@ public final class LoraLinear extends Layer implements LoraLayer {
      * (PiSSA replaces the base weight by its residual), frozen and inactive.
      */
     public void addAdapter(String name, int r, double alpha, LoraConfig config, SplittableRandom rng) {
-        Linear base = baseLayer.get();
+        LinearLike base = base();
         int in = base.inFeatures();
         int out = base.outFeatures();
-        DataType type = base.weight().value().dataType();
+        DataType type = weightType();
         double s = config.scaling(r, alpha);
         INDArray a;
         INDArray b;
@@ -119,7 +130,7 @@ public final class LoraLinear extends Layer implements LoraLayer {
             Param pb = Param.owned("weight", LoraMethod.ID, b, false);
             Param m = null;
             if (config.useDora()) {
-                INDArray w = base.weight().value();
+                INDArray w = base.denseWeight();
                 m = Param.owned("weight", LoraMethod.ID, rowNorms(w.add(delta(pa.value(), pb.value(), s))), false);   // m = ‖W + s·B·A‖ per row
                 magnitudes.put(name, new Magnitude(m));
             }
@@ -131,7 +142,7 @@ public final class LoraLinear extends Layer implements LoraLayer {
 
     /** PiSSA: A = √S_r·V_rᵀ, B = U_r·√S_r from the SVD of W/s (in double), and W ← W − s·B·A. */
     private INDArray[] pissa(int r, double s, DataType type) {
-        Linear base = baseLayer.get();
+        LinearLike base = base();
         int in = base.inFeatures();
         int out = base.outFeatures();
         if (r > Math.min(in, out)) {
@@ -151,18 +162,28 @@ public final class LoraLinear extends Layer implements LoraLayer {
         INDArray bT = b.castTo(type).dup('c');
         INDArray residual = w.subi(Gemm.mm(bT.castTo(DataType.DOUBLE), aT.castTo(DataType.DOUBLE), false, false).muli(s)); // W − s·B·A
         INDArray stored = base.layout() == WeightLayout.OUT_IN ? residual : residual.transpose();
-        base.weight().value().assign(stored.castTo(type));
+        base.setDenseWeight(stored.castTo(type));
         return new INDArray[] {aT, bT};
     }
 
     /** The base weight viewed {@code [out, in]} (a view for an [in, out] weight; never close it). */
     private INDArray weightOutIn() {
-        INDArray w = baseLayer.get().weight().value();
-        return baseLayer.get().layout() == WeightLayout.OUT_IN ? w : w.transpose();
+        INDArray w = base().denseWeight();
+        return outIn() ? w : w.transpose();
     }
 
     private boolean outIn() {
-        return baseLayer.get().layout() == WeightLayout.OUT_IN;
+        return base().layout() == WeightLayout.OUT_IN;
+    }
+
+    /** The wrapped layer. */
+    private LinearLike base() {
+        return (LinearLike) baseLayer.get();
+    }
+
+    /** The type of the base weight's values. */
+    private DataType weightType() {
+        return base().dataType();
     }
 
     /** s·B·A in the base weight's layout: {@code [out, in]}, or {@code [in, out]} for fan_in_fan_out. */
@@ -177,8 +198,8 @@ public final class LoraLinear extends Layer implements LoraLayer {
 
     @Override
     public INDArray forward(INDArray x, Tape tape) {
-        Linear base = baseLayer.get();
-        INDArray y = base.forward(x, tape);                                            // [n, out]
+        LinearLike base = base();
+        INDArray y = base.asLayer().forward(x, tape);                                            // [n, out]
         List<String> perSequence = adapters.perSequence(tape, x.rows());
         if (perSequence != null) {
             addPerSequence(x, y, perSequence);
@@ -208,10 +229,9 @@ public final class LoraLinear extends Layer implements LoraLayer {
     }
 
     private DoraTerms doraForward(Adapter a, INDArray x, INDArray xd, INDArray h, INDArray baseOut) {
-        INDArray w = baseLayer.get().weight().value();
         INDArray norm = adapters.doraNorm(weight, a);                                         // ‖W + s·B·A‖ [out], constant in backward
         INDArray c = a.magnitude().value().div(norm);                                         // [out]
-        INDArray base = xd == x ? baseOut : Gemm.mm(xd, w, false, outIn());                  // x_d·Wᵀ [n, out]
+        INDArray base = xd == x ? baseOut : Gemm.mm(xd, base().denseWeight(), false, outIn());                  // x_d·Wᵀ [n, out]
         INDArray lora = Gemm.mm(h, a.b().value(), false, true);                               // h·Bᵀ [n, out]
         return new DoraTerms(norm, c, base, lora);
     }
@@ -236,7 +256,7 @@ public final class LoraLinear extends Layer implements LoraLayer {
                     a.magnitude().grad().addi(dm.divi(d.norm()));                      // dm += Σ_rows(...)/‖W'‖
                 }
                 gl = g.mulRowVector(d.c());                                             // g ⊙ c
-                INDArray wOut = baseLayer.get().weight().value();
+                INDArray wOut = base().denseWeight();
                 dxd = Gemm.mm(g.mulRowVector(d.c().sub(1.0)), wOut, false, !outIn());    // (g ⊙ (c − 1))·W  [n, in]
             }
             if (a.b().isTrainable()) {
@@ -315,8 +335,13 @@ public final class LoraLinear extends Layer implements LoraLayer {
     }
 
     @Override
-    public Linear baseLayer() {
+    public Layer baseLayer() {
         return baseLayer.get();
+    }
+
+    /** The wrapped layer as the linear layer it is: a {@link Linear} or, for QLoRA, a quantized one. */
+    public LinearLike linearBase() {
+        return base();
     }
 
     @Override
@@ -401,7 +426,7 @@ public final class LoraLinear extends Layer implements LoraLayer {
 
     @Override
     public String describe() {
-        Linear b = baseLayer.get();
+        LinearLike b = base();
         List<String> parts = new ArrayList<>();
         for (String n : adapters.names()) {
             Adapter a = adapters.get(n);

@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
+import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.tuner.PeftMethod;
 import org.peft4j.core.tuner.TunerLayer;
@@ -42,7 +43,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
 
     @Override
     public boolean supports(Module module) {
-        return module instanceof Linear || module instanceof Embedding || module instanceof LoraLinear || module instanceof LoraEmbedding;
+        return module instanceof LinearLike || module instanceof Embedding || module instanceof LoraLinear || module instanceof LoraEmbedding;
     }
 
     @Override
@@ -53,7 +54,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     /** fan_in_fan_out must agree with a Linear's layout, and PiSSA's rank must not exceed min(in, out). */
     @Override
     public void check(String path, Module target, LoraConfig config) {
-        Linear linear = target instanceof LoraLinear l ? l.baseLayer() : target instanceof Linear l ? l : null;
+        LinearLike linear = target instanceof LoraLinear l ? l.linearBase() : target instanceof LinearLike l ? l : null;
         if (linear == null) {
             return;
         }
@@ -77,7 +78,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
             lora.addAdapter(adapterName, r, alpha, config, rng);
             return lora;
         }
-        if (target instanceof Linear linear) {
+        if (target instanceof LinearLike linear) {
             LoraLinear lora = new LoraLinear(linear);
             lora.addAdapter(adapterName, r, alpha, config, rng);
             return lora;
@@ -92,7 +93,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
     }
 
     /** Fails if {@code fanInFanOut}, when set, disagrees with the weight layout of {@code linear} at {@code path}. */
-    public static void checkLayout(String path, Linear linear, Boolean fanInFanOut) {
+    public static void checkLayout(String path, LinearLike linear, Boolean fanInFanOut) {
         if (fanInFanOut == null) {
             return;
         }
@@ -114,7 +115,7 @@ public final class LoraMethod implements PeftMethod<LoraConfig> {
         boolean anyLinear = false;
         boolean allInOut = true;
         for (TunerLayer layer : targeted.values()) {
-            if (layer.baseLayer() instanceof Linear l) {
+            if (layer.baseLayer() instanceof LinearLike l) {
                 anyLinear = true;
                 allInOut &= l.layout() == WeightLayout.IN_OUT;
             }

@@ -223,7 +223,7 @@ class AdapterFilesTest {
             peft.merge();
             double s = 1 / Math.sqrt(2);
             INDArray expected = w.add(b.castTo(DataType.DOUBLE).mmul(a.castTo(DataType.DOUBLE)).transpose().mul(s));
-            assertClose(expected, ((LoraLinear) peft.tunerLayers().get("transformer.h.0.attn.c_attn")).baseLayer().weight().value(), 1e-12,
+            assertClose(expected, ((Linear) ((LoraLinear) peft.tunerLayers().get("transformer.h.0.attn.c_attn")).baseLayer()).weight().value(), 1e-12,
                     "W + s·(B·A)ᵀ with rsLoRA's s = alpha/√r");
             assertClose(unmerged, Fixtures.logits(gpt2), 1e-10, "merged = unmerged");
         }

@@ -202,7 +202,7 @@ class LoraGradientTest {
             t.setContext(new SequenceContext(2, 3, null));
             assertEquals(4, layer.forward(GradientCheck.randn(new SplittableRandom(1), 6, 5), t).columns());
         }
-        Linear base = layer.baseLayer();
+        Linear base = (Linear) layer.baseLayer();
         assertEquals(5, base.inFeatures());
     }
 }

@@ -18,6 +18,7 @@ import org.peft4j.core.train.TrainableTask;
 import org.peft4j.core.tuner.PeftModel;
 import org.peft4j.core.tuner.TaskType;
 import org.peft4j.lora.LoraConfig;
+import org.peft4j.quant.Quantization;
 
 /**
  * A model, its setup (what trains), a task and one fixed batch: the unit the benchmarks time. The
@@ -36,7 +37,9 @@ public record Workload(PretrainedModel model, TrainableTask<TokenBatch> task, To
         /** Everything frozen except the last transformer block. */
         LAST_BLOCK,
         /** LoRA r 8, alpha 16 on the attention projections (GPT-2: c_attn; BERT: query, value); the base frozen. */
-        LORA;
+        LORA,
+        /** {@link #LORA} over a base whose transformer-block Linears are NF4 with double quantization (QLoRA). */
+        QLORA;
 
         /** "full", "last-block", "lora". */
         public String label() {
@@ -60,7 +63,10 @@ public record Workload(PretrainedModel model, TrainableTask<TokenBatch> task, To
                 new ParamRegistry(model).unfreezeMatching(Pattern.compile("transformer\\.h\\." + (config.nLayer() - 1) + "\\..*"));
                 yield new Workload(model, task, batch, null);
             }
-            case LORA -> {
+            case LORA, QLORA -> {
+                if (setup == Setup.QLORA) {
+                    Quantization.qlora().apply(model);
+                }
                 LoraConfig lora = LoraConfig.builder().r(8).loraAlpha(16).targetModules("c_attn").taskType(TaskType.CAUSAL_LM).build();
                 PeftModel<Gpt2Model> peft = PeftModel.builder(model).adapter("default", lora).seed(1).build();
                 yield new Workload(model, peft.trainableTask(task), batch, peft);
@@ -96,7 +102,10 @@ public record Workload(PretrainedModel model, TrainableTask<TokenBatch> task, To
                 new ParamRegistry(model).unfreezeMatching(Pattern.compile("(bert\\.encoder\\.layer\\.5\\.|classifier\\.).*"));
                 yield new Workload(model, task, batch, null);
             }
-            case LORA -> {
+            case LORA, QLORA -> {
+                if (setup == Setup.QLORA) {
+                    Quantization.qlora().apply(model);
+                }
                 LoraConfig lora = LoraConfig.builder().r(8).loraAlpha(16).targetModules("query", "value").taskType(TaskType.SEQ_CLS).build();
                 PeftModel<BertForSequenceClassification> peft = PeftModel.builder(model).adapter("default", lora).seed(1).build();
                 yield new Workload(model, peft.trainableTask(task), batch, peft);

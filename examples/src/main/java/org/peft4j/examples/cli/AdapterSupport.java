@@ -58,7 +58,13 @@ final class AdapterSupport {
 
     /** Loads the base model and applies the adapter at {@code dir} (frozen, active). */
     static PeftModel<PretrainedModel> load(String model, Path dir, LoadOptions described) throws IOException {
-        PretrainedModel base = ModelLoader.load(model, baseOptions(dir, described));
+        return load(model, dir, described, null);
+    }
+
+    /** Loads the base model, quantizes it with {@code quantization} (if not null) and applies the adapter at {@code dir}. */
+    static PeftModel<PretrainedModel> load(String model, Path dir, LoadOptions described, org.peft4j.quant.Quantization quantization)
+            throws IOException {
+        PretrainedModel base = QuantizeOptions.apply(ModelLoader.load(model, baseOptions(dir, described)), quantization);
         return PeftModel.load(base, dir);
     }
 }

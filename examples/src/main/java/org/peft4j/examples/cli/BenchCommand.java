@@ -59,6 +59,10 @@ public final class BenchCommand extends CliCommand {
         @Option(names = "--kernels", defaultValue = "auto", description = "Kernels: auto, portable or cpu.")
         String kernels;
 
+        @Option(names = "--setups", split = ",", defaultValue = "full,last-block,lora",
+                description = "Setups, the first the reference of the ratios: full, last-block, lora, qlora (LoRA over an NF4 base).")
+        List<String> setups;
+
         @Override
         public Integer call() {
             for (int v : new int[] {vocab, hidden, layers, heads, seqLen, batch, steps, rounds}) {
@@ -79,7 +83,12 @@ public final class BenchCommand extends CliCommand {
                 throw usageError("--kernels: " + e.getMessage());
             }
             Spec s = new Spec(vocab, hidden, layers, heads, seqLen, batch, warmup, steps, rounds, choice);
-            List<Result> results = EngineBenchmark.run(s, Setup.FULL, Setup.LAST_BLOCK, Setup.LORA);
+            List<Setup> chosen = new java.util.ArrayList<>();
+            for (String name : setups) {
+                chosen.add(java.util.Arrays.stream(Setup.values()).filter(v -> v.label().equals(name.trim())).findFirst()
+                        .orElseThrow(() -> usageError("--setups: unknown setup '" + name + "'; allowed: full, last-block, lora, qlora")));
+            }
+            List<Result> results = EngineBenchmark.run(s, chosen.toArray(Setup[]::new));
             out().printf(Locale.ROOT, "GPT-2 style decoder: vocab %d, hidden %d, %d layers, %d heads, seq %d, batch %d, Adam; kernels %s on %s%n",
                     vocab, hidden, layers, heads, seqLen, batch, choice.resolve().name(), backend());
             out().print(EngineBenchmark.table(results));
@@ -182,7 +191,7 @@ public final class BenchCommand extends CliCommand {
         @Option(names = "--model", defaultValue = "gpt", description = "gpt or bert.")
         String model;
 
-        @Option(names = "--setup", defaultValue = "full", description = "full, last-block or lora.")
+        @Option(names = "--setup", defaultValue = "full", description = "full, last-block, lora or qlora.")
         String setup;
 
         @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps first.")
@@ -200,7 +209,8 @@ public final class BenchCommand extends CliCommand {
                 case "full" -> Setup.FULL;
                 case "last-block" -> Setup.LAST_BLOCK;
                 case "lora" -> Setup.LORA;
-                default -> throw usageError("--setup must be full, last-block or lora, got '" + setup + "'");
+                case "qlora" -> Setup.QLORA;
+                default -> throw usageError("--setup must be full, last-block, lora or qlora, got '" + setup + "'");
             };
             if (warmup < 0 || steps <= 0) {
                 throw usageError("--warmup must be >= 0 and --steps > 0");

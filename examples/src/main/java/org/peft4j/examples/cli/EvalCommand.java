@@ -23,6 +23,9 @@ import picocli.CommandLine.Option;
         description = {"Evaluate a model on JSONL data and print one JSON line: accuracy, f1, mcc and eval_loss for",
             "classification (labels from the model's labels.json, else from the data), eval_loss and perplexity for a causal LM."})
 public final class EvalCommand extends CliCommand {
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
+
     @Option(names = "--model", paramLabel = "PATH", required = true, description = "The model.")
     String model;
 
@@ -71,7 +74,9 @@ public final class EvalCommand extends CliCommand {
         }
         LoadOptions described = TaskSetup.loadOptions(model, kind, labels, 42);
         LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), described.seed());
-        PretrainedModel loaded = adapter == null ? ModelLoader.load(model, options) : AdapterSupport.load(model, adapter, options).base();
+        org.peft4j.quant.Quantization quantization = quantizeOptions.quantization(null);
+        PretrainedModel loaded = adapter == null ? QuantizeOptions.apply(ModelLoader.load(model, options), quantization)
+                : AdapterSupport.load(model, adapter, options, quantization).base();
         TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
         BatchSource<TokenBatch> batches;
         try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {

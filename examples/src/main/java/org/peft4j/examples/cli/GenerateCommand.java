@@ -18,6 +18,9 @@ import picocli.CommandLine.Option;
         description = {"Continue a prompt with a causal LM, reusing cached keys and values, and print one JSON line:",
             "{\"prompt\":...,\"text\":...,\"ids\":[...]}. Greedy unless --temperature, --top-k or --top-p ask for sampling."})
 public final class GenerateCommand extends CliCommand {
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
+
     @Option(names = "--model", paramLabel = "PATH", required = true, description = "A causal LM (an HF checkpoint directory).")
     String model;
 
@@ -67,8 +70,9 @@ public final class GenerateCommand extends CliCommand {
             throw usageError(e.getMessage().replace("maxNewTokens", "--max-new-tokens").replace("temperature", "--temperature")
                     .replace("topK", "--top-k").replace("topP", "--top-p"));
         }
-        PretrainedModel loaded = adapter == null ? ModelLoader.load(model, LoadOptions.of(ModelHead.CAUSAL_LM))
-                : AdapterSupport.load(model, adapter, LoadOptions.of(ModelHead.CAUSAL_LM)).base();
+        org.peft4j.quant.Quantization quantization = quantizeOptions.quantization(null);
+        PretrainedModel loaded = adapter == null ? QuantizeOptions.apply(ModelLoader.load(model, LoadOptions.of(ModelHead.CAUSAL_LM)), quantization)
+                : AdapterSupport.load(model, adapter, LoadOptions.of(ModelHead.CAUSAL_LM), quantization).base();
         if (!(loaded instanceof CausalLm lm)) {
             throw new IllegalArgumentException("--model " + model + " (" + loaded.modelType() + ") is not a causal language model");
         }

@@ -33,14 +33,18 @@ public final class LogitsCommand extends CliCommand {
     @Option(names = "--adapter", paramLabel = "DIR", description = "An adapter (HF PEFT's layout) applied to the model, unmerged.")
     java.nio.file.Path adapter;
 
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
+
     @Option(names = "--ids", paramLabel = "IDS", required = true, description = "Token ids: comma-separated, one sequence per ';', e.g. \"1,2,3;4,5,6\".")
     String ids;
 
     @Override
     public Integer call() throws Exception {
         int[][] sequences = parseIds(ids);
-        PretrainedModel loaded = adapter == null ? ModelLoader.load(model, ModelLoader.describedOptions(model))
-                : AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model)).base();
+        org.peft4j.quant.Quantization quantization = quantizeOptions.quantization(null);
+        PretrainedModel loaded = adapter == null ? QuantizeOptions.apply(ModelLoader.load(model, ModelLoader.describedOptions(model)), quantization)
+                : AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model), quantization).base();
         TokenBatch batch = pad(sequences);
         INDArray output;
         try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL); Tape tape = Tape.inference(loaded.kernels())) {

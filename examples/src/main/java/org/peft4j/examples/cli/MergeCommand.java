@@ -14,8 +14,12 @@ import picocli.CommandLine.Option;
 @Command(name = "merge", sortOptions = false,
         description = {"Merge an adapter (HF PEFT's layout) into its base model and write the merged model as an HF checkpoint",
             "(config.json + model.safetensors, with labels.json and tokenizer.json when there are any). The merge is safe:",
-            "computed on a copy and checked for NaN and infinity before the weights change."})
+            "computed on a copy and checked for NaN and infinity before the weights change. With --quantize, the adapter is applied",
+            "to the quantized base it was trained on (QLoRA), whose weights are then dequantized: the merged model is float32."})
 public final class MergeCommand extends CliCommand {
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
+
     @Option(names = "--model", paramLabel = "PATH", required = true, description = "The base model the adapter was trained on.")
     String model;
 
@@ -27,7 +31,10 @@ public final class MergeCommand extends CliCommand {
 
     @Override
     public Integer call() throws Exception {
-        PeftModel<PretrainedModel> peft = AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model));
+        PeftModel<PretrainedModel> peft = AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model), quantizeOptions.quantization(null));
+        if (quantizeOptions.requested()) {
+            org.peft4j.quant.Quantization.dequantize(peft.base().module());   // merge in float32 into the weights the adapter was trained on
+        }
         PretrainedModel merged = peft.mergeAndUnload(peft.adapterNames(), true);
         HfCheckpoint.save(merged, out);
         Path labels = adapter.resolve(LabelSet.FILE_NAME);

@@ -77,7 +77,8 @@ final class ModelLoader {
         }
         Path p = Path.of(path);
         if (Files.isDirectory(p)) {
-            return HfCheckpoint.load(p, options);
+            return org.peft4j.quant.QuantizedCheckpoint.isQuantized(p) ? org.peft4j.quant.QuantizedCheckpoint.load(p, options)
+                    : HfCheckpoint.load(p, options);
         }
         if (isOnnx(p)) {
             ObjectNode config = config(path);

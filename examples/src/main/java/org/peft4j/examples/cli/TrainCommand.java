@@ -66,8 +66,11 @@ public final class TrainCommand extends CliCommand {
     Path eval;
 
     @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
-            description = "Fine-tuning method: full, lora, adalora, prompt, ptuning, prefix or ptuning-v2.")
+            description = "Fine-tuning method: full, lora, qlora (LoRA over an NF4 base with double quantization, see --quantize), adalora, prompt, ptuning, prefix or ptuning-v2.")
     String method;
+
+    @picocli.CommandLine.Mixin
+    QuantizeOptions quantizeOptions = new QuantizeOptions();
 
     @Mixin
     AdaLoraOptions adalora;
@@ -153,11 +156,14 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora") && !method.equals("adalora") && !PromptOptions.handles(method)) {
-            throw usageError("--method must be full, lora, adalora, prompt, ptuning, prefix or ptuning-v2, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora") && !method.equals("adalora") && !PromptOptions.handles(method)) {
+            throw usageError("--method must be full, lora, qlora, adalora, prompt, ptuning, prefix or ptuning-v2, got '" + method + "'");
         }
         if (methodConfig != null && method.equals("full")) {
             throw usageError("--config describes a method's adapter; use it with any --method but full");
+        }
+        if (method.equals("full") && quantizeOptions.requested()) {
+            throw usageError("--quantize freezes the base in a quantized form; use it with --method lora or qlora, not full");
         }
         checkPositive("--epochs", epochs);
         checkPositive("--batch-size", batchSize);
@@ -185,7 +191,8 @@ public final class TrainCommand extends CliCommand {
         LabelSet labels = trainData == null ? null : trainData.labelSet();
         LoadOptions described = TaskSetup.loadOptions(model, kind, labels == null ? 0 : labels.size(), seed);
         LoadOptions options = new LoadOptions(described.dataType(), kernelChoice, described.head(), described.numLabels(), seed);
-        PretrainedModel loaded = ModelLoader.load(model, options);
+        PretrainedModel loaded = QuantizeOptions.apply(ModelLoader.load(model, options),
+                quantizeOptions.quantization(method.equals("qlora") ? org.peft4j.quant.Quantization.qlora() : null));
         PeftModel<PretrainedModel> peft = null;
         TrainableTask<TokenBatch> trainable = TaskSetup.task(loaded, kind, model);
         if (method.equals("full")) {

@@ -14,7 +14,7 @@ import org.peft4j.core.param.Param;
  * ({@link WeightLayout#IN_OUT}, HF PEFT's {@code fan_in_fan_out}). A frozen weight gets no gradient
  * and costs no weight-gradient GEMM in backward.
  */
-public final class Linear extends Layer {
+public final class Linear extends Layer implements LinearLike {
     /** How the weight matrix is stored. */
     public enum WeightLayout {
         /** {@code [out, in]}: torch.nn.Linear. */
@@ -57,14 +57,17 @@ public final class Linear extends Layer {
         return new Linear(w, b, layout);
     }
 
+    @Override
     public int inFeatures() {
         return inFeatures;
     }
 
+    @Override
     public int outFeatures() {
         return outFeatures;
     }
 
+    @Override
     public WeightLayout layout() {
         return layout;
     }
@@ -74,8 +77,36 @@ public final class Linear extends Layer {
     }
 
     /** The bias param, or null. */
+    @Override
     public Param bias() {
         return bias;
+    }
+
+    @Override
+    public DataType dataType() {
+        return weight.value().dataType();
+    }
+
+    /** The weight param's value itself. */
+    @Override
+    public INDArray denseWeight() {
+        return weight.value();
+    }
+
+    @Override
+    public boolean denseWeightIsLive() {
+        return true;
+    }
+
+    @Override
+    public void setDenseWeight(INDArray w) {
+        if (!Arrays.equals(w.shape(), weight.shape())) {
+            throw new IllegalArgumentException("Linear weight must keep its shape " + Arrays.toString(weight.shape()) + ", got "
+                    + Arrays.toString(w.shape()));
+        }
+        if (w != weight.value()) {
+            weight.value().assign(w);
+        }
     }
 
     @Override

@@ -5,6 +5,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.param.Param;
 
 /**
@@ -79,6 +80,16 @@ public abstract class Module {
     /** This module's own params in registration order (not those of its children). */
     public final Map<String, Param> params() {
         return Collections.unmodifiableMap(params);
+    }
+
+    /**
+     * Tensors this module saves besides its params, by local name, which may contain dots (a quantized
+     * layer's packed weight and block constants: {@code weight}, {@code weight.absmax}, ...). They are part of
+     * the model's state ({@code ParamRegistry.modelState()}) but not params: nothing trains or counts them.
+     * Empty unless a module overrides it.
+     */
+    public Map<String, INDArray> extraState() {
+        return Map.of();
     }
 
     /** The current children in registration order. */

@@ -169,13 +169,21 @@ public final class ParamRegistry {
     /**
      * The model's own params by path: every param except those under children added with
      * {@link Module#attach} (input hooks of prompt methods, which are saved with their adapter). This is
-     * what an HF checkpoint of the model holds, merged adapters and trained head copies included.
+     * what an HF checkpoint of the model holds, merged adapters and trained head copies included, plus every
+     * module's {@link Module#extraState()} (a quantized layer's packed weight) under the module's path.
      */
     public Map<String, INDArray> modelState() {
         List<String> attachedPrefixes = new ArrayList<>();
         ModuleTree.modules(root).forEach((path, module) -> module.attachedNames()
                 .forEach(name -> attachedPrefixes.add((path.isEmpty() ? name : path + "." + name) + ".")));
-        return export(np -> attachedPrefixes.stream().noneMatch(np.path()::startsWith));
+        Map<String, INDArray> out = export(np -> attachedPrefixes.stream().noneMatch(np.path()::startsWith));
+        ModuleTree.modules(root).forEach((path, module) -> module.extraState().forEach((name, tensor) -> {
+            String key = path.isEmpty() ? name : path + "." + name;
+            if (attachedPrefixes.stream().noneMatch(key::startsWith)) {
+                out.put(key, tensor);
+            }
+        }));
+        return out;
     }
 
     /**

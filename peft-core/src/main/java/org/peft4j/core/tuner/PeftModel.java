@@ -23,7 +23,7 @@ import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Layer;
-import org.peft4j.core.nn.Linear;
+import org.peft4j.core.nn.LinearLike;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleTree;
 import org.peft4j.core.param.Param;
@@ -127,6 +127,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         private long seed = 42;
         private PeftMethods methods;
         private String baseModelName;
+        private final List<java.util.function.Consumer<? super M>> baseTransforms = new ArrayList<>();
 
         private Builder(M base) {
             this.base = Objects.requireNonNull(base, "base model");
@@ -158,11 +159,24 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             return this;
         }
 
-        /** Wraps the base model's modules; fails, leaving the base model as it was, if an adapter cannot be applied. */
+        /**
+         * Changes the base model in place before any adapter is added, in the order given: e.g. QLoRA's quantization
+         * of the frozen weights ({@code transformBase(Quantization.qlora()::apply)} with peft-quant).
+         */
+        public Builder<M> transformBase(java.util.function.Consumer<? super M> transform) {
+            baseTransforms.add(Objects.requireNonNull(transform, "transform"));
+            return this;
+        }
+
+        /**
+         * Applies the base transforms, then wraps the base model's modules; fails, leaving the base model as the
+         * transforms made it, if an adapter cannot be applied.
+         */
         public PeftModel<M> build() {
             if (adapters.isEmpty()) {
                 throw new IllegalStateException("a PeftModel needs at least one adapter: call adapter(\"default\", config)");
             }
+            baseTransforms.forEach(t -> t.accept(base));
             PeftModel<M> model = new PeftModel<>(base, methods == null ? PeftMethods.load() : methods, seed, baseModelName);
             try {
                 adapters.forEach(model::addAdapter);
@@ -367,7 +381,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         List<String> out = new ArrayList<>();
         for (Map.Entry<String, Module> e : visibleModules(root).entrySet()) {
             Module m = e.getValue();
-            boolean linear = m instanceof Linear || (m instanceof TunerLayer t && t.baseLayer() instanceof Linear);
+            boolean linear = m instanceof LinearLike || (m instanceof TunerLayer t && t.baseLayer() instanceof LinearLike);
             String path = e.getKey();
             if (linear && !ArchitectureDefaults.OUTPUT_HEADS.contains(path)
                     && !config.targets().withExclude(null).excludes(path, config.modulesToSave())) {   // exclude_modules applies when matching
