@@ -3,7 +3,6 @@ package org.peft4j.lora;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -198,26 +197,6 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
     // merging
 
     @Override
-    public void merge(List<String> names, boolean safe) {
-        adapters.merge(weight, names, safe);
-    }
-
-    @Override
-    public void checkMerge(List<String> names) {
-        adapters.checkMerge(weight, names);
-    }
-
-    @Override
-    public void unmerge() {
-        adapters.unmerge(weight);
-    }
-
-    @Override
-    public List<String> mergedAdapters() {
-        return List.copyOf(adapters.merged());
-    }
-
-    @Override
     public INDArray deltaWeight(String name) {
         Adapter a = adapters.get(name);
         return delta(a.a().value(), a.b().value(), a.scaling());
@@ -227,6 +206,16 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
     // TunerLayer
 
     @Override
+    public LoraAdapters adapters() {
+        return adapters;
+    }
+
+    @Override
+    public LoraAdapters.Weight mergeTarget() {
+        return weight;
+    }
+
+    @Override
     public String methodId() {
         return LoraMethod.ID;
     }
@@ -234,31 +223,6 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
     @Override
     public Embedding baseLayer() {
         return baseLayer.get();
-    }
-
-    @Override
-    public Set<String> adapterNames() {
-        return adapters.names();
-    }
-
-    @Override
-    public void setActiveAdapters(List<String> names) {
-        adapters.setActive(names);
-    }
-
-    @Override
-    public List<String> activeAdapters() {
-        return adapters.active();
-    }
-
-    @Override
-    public void setEnabled(boolean enabled) {
-        adapters.setEnabled(enabled);
-    }
-
-    @Override
-    public boolean isEnabled() {
-        return adapters.enabled();
     }
 
     @Override
@@ -274,46 +238,6 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
     @Override
     public Map<String, Param> adapterParams(String name) {
         return adapters.params(name, "lora_embedding_A", "lora_embedding_B");
-    }
-
-    @Override
-    public void setSequenceAdapters(List<String> perSequence) {
-        adapters.setPerSequence(perSequence);
-    }
-
-    @Override
-    public boolean excludedFromMixedBatches(String name) {
-        return adapters.isDora(name);
-    }
-
-    @Override
-    public String mixedBatchLimitation() {
-        return "DoRA adapters cannot be used in mixed batches (as in HF PEFT)";
-    }
-
-    @Override
-    public int rank(String name) {
-        return adapters.get(name).rank();
-    }
-
-    @Override
-    public double scaling(String name) {
-        return adapters.get(name).scaling();
-    }
-
-    @Override
-    public Param loraA(String name) {
-        return adapters.get(name).a();
-    }
-
-    @Override
-    public Param loraB(String name) {
-        return adapters.get(name).b();
-    }
-
-    @Override
-    public Param magnitude(String name) {
-        return adapters.get(name).magnitude();
     }
 
     @Override

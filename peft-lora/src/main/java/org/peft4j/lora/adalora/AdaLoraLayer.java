@@ -3,10 +3,10 @@ package org.peft4j.lora.adalora;
 import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.tuner.TunerLayer;
+import org.peft4j.lora.LoraAdapterHost;
 
 /** An AdaLoRA wrapper: the SVD-form triplets (P = B, λ = E, Q = A) of each adapter it holds and which of them are kept. */
-public interface AdaLoraLayer extends TunerLayer {
+public interface AdaLoraLayer extends LoraAdapterHost {
     /** Q = A of {@code adapter}: {@code [r, in]}, r the triplets held. */
     Param loraA(String adapter);
 

@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -269,32 +268,22 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
     // merging
 
     @Override
-    public void merge(List<String> names, boolean safe) {
-        adapters.merge(weight, names, safe);
-    }
-
-    @Override
-    public void checkMerge(List<String> names) {
-        adapters.checkMerge(weight, names);
-    }
-
-    @Override
-    public void unmerge() {
-        adapters.unmerge(weight);
-    }
-
-    @Override
-    public List<String> mergedAdapters() {
-        return List.copyOf(adapters.merged());
-    }
-
-    @Override
     public INDArray deltaWeight(String name) {
         return delta(adapters.get(name));
     }
 
     // ------------------------------------------------------------------------------------------------
     // TunerLayer
+
+    @Override
+    public LoraAdapters adapters() {
+        return adapters;
+    }
+
+    @Override
+    public LoraAdapters.Weight mergeTarget() {
+        return weight;
+    }
 
     @Override
     public String methodId() {
@@ -304,31 +293,6 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
     @Override
     public Linear baseLayer() {
         return baseLayer.get();
-    }
-
-    @Override
-    public Set<String> adapterNames() {
-        return adapters.names();
-    }
-
-    @Override
-    public void setActiveAdapters(List<String> names) {
-        adapters.setActive(names);
-    }
-
-    @Override
-    public List<String> activeAdapters() {
-        return adapters.active();
-    }
-
-    @Override
-    public void setEnabled(boolean enabled) {
-        adapters.setEnabled(enabled);
-    }
-
-    @Override
-    public boolean isEnabled() {
-        return adapters.enabled();
     }
 
     @Override
@@ -371,11 +335,6 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
             out.put(KEY_B, loraB(name).value().get(NDArrayIndex.all(), NDArrayIndex.indices(idx)).dup('c'));
         }
         return out;
-    }
-
-    @Override
-    public void setSequenceAdapters(List<String> perSequence) {
-        adapters.setPerSequence(perSequence);
     }
 
     @Override
