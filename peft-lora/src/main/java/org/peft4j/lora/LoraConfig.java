@@ -336,92 +336,26 @@ public record LoraConfig(int r, double loraAlpha, double loraDropout, TargetSpec
      * Builds a {@link LoraConfig}; setters are named after HF's fields. Defaults as HF PEFT: r 8, lora_alpha 8,
      * lora_dropout 0, the architecture's default targets, bias none, init_lora_weights true.
      */
-    public static final class Builder {
+    public static final class Builder extends LoraFamilyBuilder<Builder> {
         private int r = 8;
-        private double loraAlpha = 8;
-        private double loraDropout = 0.0;
-        private TargetSpec targets = TargetSpec.architectureDefault();
-        private List<String> modulesToSave = List.of();
         private Map<String, Integer> rankPattern = Map.of();
         private Map<String, Double> alphaPattern = Map.of();
         private BiasTraining bias = BiasTraining.NONE;
         private boolean useRslora;
         private boolean useDora;
         private LoraInit initLoraWeights = LoraInit.DEFAULT;
-        private Boolean fanInFanOut;
-        private TaskType taskType;
-        private String baseModelNameOrPath;
 
         private Builder() {
+        }
+
+        @Override
+        protected Builder self() {
+            return this;
         }
 
         /** The rank. */
         public Builder r(int r) {
             this.r = r;
-            return this;
-        }
-
-        /** The scaling numerator. */
-        public Builder loraAlpha(double alpha) {
-            this.loraAlpha = alpha;
-            return this;
-        }
-
-        /** Dropout on the adapter's input during training. */
-        public Builder loraDropout(double p) {
-            this.loraDropout = p;
-            return this;
-        }
-
-        /** The whole target spec. */
-        public Builder targets(TargetSpec spec) {
-            this.targets = spec;
-            return this;
-        }
-
-        /** target_modules as a list: each name matches a module path exactly or as a suffix after a '.'. */
-        public Builder targetModules(String... names) {
-            this.targets = targets.withTargets(new TargetSpec.Listed(List.of(names)));
-            return this;
-        }
-
-        /** target_modules as a regular expression that must match the whole module path. */
-        public Builder targetModulesRegex(String regex) {
-            this.targets = targets.withTargets(new TargetSpec.Regex(regex));
-            return this;
-        }
-
-        /** target_modules "all-linear": every Linear except the output head. */
-        public Builder allLinear() {
-            return targetModulesRegex(TargetSpec.ALL_LINEAR);
-        }
-
-        /** exclude_modules as a list of names. */
-        public Builder excludeModules(String... names) {
-            this.targets = targets.withExclude(new TargetSpec.Listed(List.of(names)));
-            return this;
-        }
-
-        /** exclude_modules as a regular expression. */
-        public Builder excludeModulesRegex(String regex) {
-            this.targets = targets.withExclude(new TargetSpec.Regex(regex));
-            return this;
-        }
-
-        /** layers_to_transform (and optionally layers_pattern). */
-        public Builder layersToTransform(List<Integer> layers, String... layersPattern) {
-            this.targets = targets.withLayers(layers, layersPattern.length == 0 ? null : List.of(layersPattern));
-            return this;
-        }
-
-        /** Modules trained in full next to the adapter. */
-        public Builder modulesToSave(String... names) {
-            return modulesToSave(List.of(names));
-        }
-
-        /** Modules trained in full next to the adapter. */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = names;
             return this;
         }
 
@@ -458,24 +392,6 @@ public record LoraConfig(int r, double loraAlpha, double loraDropout, TargetSpec
         /** The initialisation of A and B. */
         public Builder initLoraWeights(LoraInit init) {
             this.initLoraWeights = init;
-            return this;
-        }
-
-        /** Whether wrapped weights are stored [in, out]; null derives it from each layer. */
-        public Builder fanInFanOut(Boolean value) {
-            this.fanInFanOut = value;
-            return this;
-        }
-
-        /** HF's task_type. */
-        public Builder taskType(TaskType type) {
-            this.taskType = type;
-            return this;
-        }
-
-        /** HF's base_model_name_or_path. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
             return this;
         }
 

@@ -21,8 +21,9 @@ import org.peft4j.lora.LoraConfig;
 /**
  * Peak resident memory during QLoRA training steps, measured: a GPT-2 of 2 blocks at width 512 has 25 MB of float32
  * block weights; after quantizing them (which frees those weights: each is over glibc's mmap threshold, so the pages
- * go back to the system), three forward-backward steps on 12 tokens must not raise the resident set by more than a
- * third of that (measured: about 4.5 MB). Keeping a dequantized copy of every weight for backward, or leaving them to the garbage collector,
+ * go back to the system), three forward-backward steps on 12 tokens must not raise the resident set by more than
+ * three quarters of that (measured: about 4.5 MB on a quiet machine, up to 11.8 MB with other JVMs starting threads
+ * beside it: new threads and allocator arenas add to the resident set too). Keeping a dequantized copy of every weight for backward, or leaving them to the garbage collector,
  * would add ~25 MB; the one reused scratch buffer holds the largest weight (4 MB).
  */
 class QLoraMemoryTest {
@@ -84,7 +85,7 @@ class QLoraMemoryTest {
             running.set(false);
             sampler.join();
             long growth = peak.get() - before;
-            assertTrue(growth < dense / 3, "peak growth " + growth / 1e6 + " MB during 3 steps; the float32 block weights are " + dense / 1e6 + " MB");
+            assertTrue(growth < dense * 3 / 4, "peak growth " + growth / 1e6 + " MB during 3 steps; the float32 block weights are " + dense / 1e6 + " MB");
             assertTrue(peft.registry().trainable().stream().filter(np -> np.path().contains("lora_B"))
                     .allMatch(np -> np.param().grad().norm2Number().doubleValue() > 0), "the steps computed gradients (B; A's are 0 while B = 0)");
         }

@@ -1,5 +1,7 @@
 package org.peft4j.lora.adalora;
 
+import org.peft4j.lora.LoraFamilyBuilder;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -131,15 +133,9 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         b.orthRegWeight = orthRegWeight;
         b.totalStep = totalStep;
         b.rankPattern = rankPattern;
-        b.loraAlpha = loraAlpha;
-        b.loraDropout = loraDropout;
-        b.targets = targets;
-        b.modulesToSave = modulesToSave;
         b.initLoraWeights = initLoraWeights;
-        b.fanInFanOut = fanInFanOut;
-        b.taskType = taskType;
-        b.baseModelNameOrPath = baseModelNameOrPath;
-        return b;
+        return b.loraAlpha(loraAlpha).loraDropout(loraDropout).targets(targets).modulesToSave(modulesToSave).fanInFanOut(fanInFanOut)
+                .taskType(taskType).baseModelNameOrPath(baseModelNameOrPath);
     }
 
     @Override
@@ -323,7 +319,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
     }
 
     /** Builds an {@link AdaLoraConfig}; setters are named after HF's fields and start from HF's defaults. */
-    public static final class Builder {
+    public static final class Builder extends LoraFamilyBuilder<Builder> {
         private int initR = 12;
         private int targetR = 8;
         private int tinit;
@@ -334,16 +330,14 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         private double orthRegWeight = 0.5;
         private Integer totalStep;
         private Map<String, List<Boolean>> rankPattern = Map.of();
-        private double loraAlpha = 8;
-        private double loraDropout;
-        private TargetSpec targets = TargetSpec.architectureDefault();
-        private List<String> modulesToSave = List.of();
         private boolean initLoraWeights = true;
-        private Boolean fanInFanOut;
-        private TaskType taskType;
-        private String baseModelNameOrPath;
 
         private Builder() {
+        }
+
+        @Override
+        protected Builder self() {
+            return this;
         }
 
         /** Triplets per module at the start. */
@@ -406,63 +400,9 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
             return this;
         }
 
-        /** The scaling numerator. */
-        public Builder loraAlpha(double alpha) {
-            this.loraAlpha = alpha;
-            return this;
-        }
-
-        /** Dropout on the adapter's input during training. */
-        public Builder loraDropout(double p) {
-            this.loraDropout = p;
-            return this;
-        }
-
-        /** The whole target spec. */
-        public Builder targets(TargetSpec spec) {
-            this.targets = spec;
-            return this;
-        }
-
-        /** target_modules as a list of names (exact paths or suffixes after a '.'). */
-        public Builder targetModules(String... names) {
-            this.targets = targets.withTargets(new TargetSpec.Listed(List.of(names)));
-            return this;
-        }
-
-        /** target_modules "all-linear". */
-        public Builder allLinear() {
-            this.targets = targets.withTargets(new TargetSpec.Regex(TargetSpec.ALL_LINEAR));
-            return this;
-        }
-
-        /** Modules trained in full next to the adapter. */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = names;
-            return this;
-        }
-
         /** True (HF's default): E = 0 and A, B ~ N(0, 0.02); false: all N(0, 1). */
         public Builder initLoraWeights(boolean identity) {
             this.initLoraWeights = identity;
-            return this;
-        }
-
-        /** Whether wrapped weights are stored [in, out]; null derives it from each layer. */
-        public Builder fanInFanOut(Boolean value) {
-            this.fanInFanOut = value;
-            return this;
-        }
-
-        /** HF's task_type. */
-        public Builder taskType(TaskType type) {
-            this.taskType = type;
-            return this;
-        }
-
-        /** HF's base_model_name_or_path. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
             return this;
         }
 
