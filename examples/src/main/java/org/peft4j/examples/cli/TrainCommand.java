@@ -64,8 +64,12 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
     Path eval;
 
-    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", description = "Fine-tuning method: full or lora.")
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
+            description = "Fine-tuning method: full, lora, adapter (bottleneck adapters) or bitfit.")
     String method;
+
+    @picocli.CommandLine.Mixin
+    AdapterMethodOptions adapterOptions;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
@@ -133,11 +137,11 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora")) {
-            throw usageError("--method must be full or lora, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !AdapterMethodOptions.handles(method)) {
+            throw usageError("--method must be full, lora, adapter or bitfit, got '" + method + "'");
         }
-        if (methodConfig != null && !method.equals("lora")) {
-            throw usageError("--config describes a method's adapter; use it with --method lora");
+        if (methodConfig != null && method.equals("full")) {
+            throw usageError("--config describes a method's adapter; use it with --method lora, adapter or bitfit");
         }
         checkPositive("--epochs", epochs);
         checkPositive("--batch-size", batchSize);
@@ -255,6 +259,13 @@ public final class TrainCommand extends CliCommand {
                 withTask.put("task_type", taskType.name());
             }
             return PeftMethods.load().byPeftType(withTask.get("peft_type").asText()).configFromHfJson(withTask);
+        }
+        if (AdapterMethodOptions.handles(method)) {
+            try {
+                return adapterOptions.config(method, taskType, targetModules);
+            } catch (IllegalArgumentException e) {
+                throw usageError(method + " options: " + e.getMessage());
+            }
         }
         try {
             LoraConfig.Builder b = LoraConfig.builder().r(loraR).loraAlpha(loraAlpha).loraDropout(loraDropout).useRslora(useRslora)

@@ -32,6 +32,15 @@ public interface PeftMethod<C extends PeftConfig> {
         return ArchitectureDefaults.attentionTargets(modelType);
     }
 
+    /**
+     * The modules this method adapts by default in {@code root}, a model of {@code modelType}, when a config
+     * leaves target_modules unset; by default {@link #defaultTargets(String)}. A method whose default depends
+     * on what the model holds (every module with a bias, say) looks at the tree here.
+     */
+    default Optional<List<String>> defaultTargets(String modelType, Module root) {
+        return defaultTargets(modelType);
+    }
+
     /** True if this method can wrap {@code module} (or add an adapter to it, if it is one of its own wrappers). */
     boolean supports(Module module);
 

@@ -277,7 +277,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         TargetSpec spec = config.targets();
         if (spec.targets() == null) {
             List<String> linear = allLinear(base.module(), config);
-            List<String> defaults = method.defaultTargets(base.modelType()).orElseThrow(() -> new IllegalArgumentException(
+            List<String> defaults = method.defaultTargets(base.modelType(), base.module()).orElseThrow(() -> new IllegalArgumentException(
                     "target_modules is not set and " + method.id() + " has no default for model_type '" + base.modelType()
                             + "'; set target_modules (defaults exist for " + new TreeSet<>(ArchitectureDefaults.ATTENTION_TARGETS.keySet())
                             + "); Linear modules of this model: " + modulePatterns(linear)));
