@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
 import java.util.function.Supplier;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -86,45 +88,27 @@ public final class Nets {
     }
 
     private static Net classifier(SequenceClassifier m, TokenBatch batch) {
-        return new Net() {
-            public PretrainedModel model() {
-                return m;
-            }
-
-            public TokenBatch batch() {
-                return batch;
-            }
-
-            public INDArray forward(Tape tape) {
-                return m.forward(batch, tape);
-            }
-
-            public void backward(INDArray g, Tape tape) {
-                m.backward(g, tape);
-            }
-        };
+        return new Simple(m, batch, m::forward, m::backward);
     }
 
     private static Net causal(CausalLm m) {
         TokenBatch batch = new TokenBatch(2, 5, new int[] {1, 4, 7, 2, 9, 3, 3, 8, 12, 0}, new int[] {1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
                 new int[] {1, 4, 7, 2, 9, 3, 3, 8, 12, TokenBatch.IGNORE_INDEX});
-        return new Net() {
-            public PretrainedModel model() {
-                return m;
-            }
+        return new Simple(m, batch, m::forward, m::backward);
+    }
 
-            public TokenBatch batch() {
-                return batch;
-            }
+    /** A net from a model's forward and backward. */
+    private record Simple(PretrainedModel model, TokenBatch batch, BiFunction<TokenBatch, Tape, INDArray> forwardPass,
+            BiConsumer<INDArray, Tape> backwardPass) implements Net {
+        @Override
+        public INDArray forward(Tape tape) {
+            return forwardPass.apply(batch, tape);
+        }
 
-            public INDArray forward(Tape tape) {
-                return m.forward(batch, tape);
-            }
-
-            public void backward(INDArray g, Tape tape) {
-                m.backward(g, tape);
-            }
-        };
+        @Override
+        public void backward(INDArray gradOutput, Tape tape) {
+            backwardPass.accept(gradOutput, tape);
+        }
     }
 
     /** The model's output on its batch, inference. */

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Set;
 import org.peft4j.adapter.HfJson;
 import org.peft4j.core.tuner.PeftConfig;
+import org.peft4j.core.tuner.PeftConfigBuilder;
 import org.peft4j.core.tuner.TargetSpec;
 import org.peft4j.core.tuner.TaskType;
 
@@ -41,7 +42,7 @@ public record BitFitConfig(TargetSpec targets, List<String> modulesToSave, TaskT
 
     /** A builder starting from this config. */
     public Builder toBuilder() {
-        return new Builder().targets(targets).modulesToSave(modulesToSave).taskType(taskType).baseModelNameOrPath(baseModelNameOrPath);
+        return new Builder().from(this);
     }
 
     @Override
@@ -75,49 +76,19 @@ public record BitFitConfig(TargetSpec targets, List<String> modulesToSave, TaskT
         return new BitFitConfig(c.targets(), c.modulesToSave(), c.taskType(), c.baseModelNameOrPath());
     }
 
-    /** Builds a {@link BitFitConfig}. */
-    public static final class Builder {
-        private TargetSpec targets = TargetSpec.architectureDefault();
-        private List<String> modulesToSave = List.of();
-        private TaskType taskType;
-        private String baseModelNameOrPath;
-
+    /** Builds a {@link BitFitConfig}; target_modules unset means every bias. */
+    public static final class Builder extends PeftConfigBuilder<Builder> {
         private Builder() {
         }
 
-        /** The whole target spec; target_modules unset means every bias. */
-        public Builder targets(TargetSpec spec) {
-            this.targets = spec;
+        @Override
+        protected Builder self() {
             return this;
         }
 
         /** The modules whose biases train, by name (a path suffix after a '.'), e.g. "query", "intermediate.dense". */
         public Builder biases(String... modules) {
-            this.targets = targets.withTargets(new TargetSpec.Listed(List.of(modules)));
-            return this;
-        }
-
-        /** Modules trained in full next to the biases. */
-        public Builder modulesToSave(String... names) {
-            return modulesToSave(List.of(names));
-        }
-
-        /** Modules trained in full next to the biases. */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = names;
-            return this;
-        }
-
-        /** HF's task_type. */
-        public Builder taskType(TaskType type) {
-            this.taskType = type;
-            return this;
-        }
-
-        /** HF's base_model_name_or_path. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
-            return this;
+            return targetModules(modules);
         }
 
         /** The config; fails naming what is wrong. */

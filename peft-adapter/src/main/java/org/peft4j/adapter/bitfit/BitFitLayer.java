@@ -3,10 +3,10 @@ package org.peft4j.adapter.bitfit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.adapter.AdapterSet;
+import org.peft4j.adapter.AdapterSetLayer;
 import org.peft4j.core.nn.Init;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
@@ -16,7 +16,6 @@ import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.ParamDict;
-import org.peft4j.core.tuner.TunerLayer;
 
 /**
  * BitFit on one layer whose output ends with "+ bias" (a Linear with a bias, a LayerNorm): each adapter
@@ -25,7 +24,7 @@ import org.peft4j.core.tuner.TunerLayer;
  * adapters can be disabled, swapped and saved alone; merging adds δ into the bias. Children
  * {@code base_layer} and {@code bitfit_bias}.
  */
-public final class BitFitLayer extends Layer implements TunerLayer {
+public final class BitFitLayer extends Layer implements AdapterSetLayer<Param> {
     private final Slot<Layer> baseLayer;
     private final AdapterSet<Param> set = new AdapterSet<>();
     private ParamDict deltas = new ParamDict();
@@ -93,6 +92,11 @@ public final class BitFitLayer extends Layer implements TunerLayer {
     }
 
     @Override
+    public AdapterSet<Param> set() {
+        return set;
+    }
+
+    @Override
     public String methodId() {
         return BitFitMethod.ID;
     }
@@ -100,31 +104,6 @@ public final class BitFitLayer extends Layer implements TunerLayer {
     @Override
     public Module baseLayer() {
         return baseLayer.get();
-    }
-
-    @Override
-    public Set<String> adapterNames() {
-        return set.names();
-    }
-
-    @Override
-    public void setActiveAdapters(List<String> names) {
-        set.setActive(names);
-    }
-
-    @Override
-    public List<String> activeAdapters() {
-        return set.active();
-    }
-
-    @Override
-    public void setEnabled(boolean enabled) {
-        set.setEnabled(enabled);
-    }
-
-    @Override
-    public boolean isEnabled() {
-        return set.enabled();
     }
 
     @Override
@@ -173,30 +152,8 @@ public final class BitFitLayer extends Layer implements TunerLayer {
     }
 
     @Override
-    public List<String> mergedAdapters() {
-        return set.merged();
-    }
-
-    @Override
     public Map<String, Param> adapterParams(String name) {
         return Map.of("bitfit_bias", set.get(name));
-    }
-
-    @Override
-    public void setSequenceAdapters(List<String> perSequence) {
-        if (perSequence != null) {
-            throw new UnsupportedOperationException(mixedBatchLimitation());
-        }
-    }
-
-    @Override
-    public boolean excludedFromMixedBatches(String name) {
-        return set.names().contains(name);
-    }
-
-    @Override
-    public String mixedBatchLimitation() {
-        return "BitFit adapters do not run one adapter per sequence; run one batch per adapter";
     }
 
     @Override

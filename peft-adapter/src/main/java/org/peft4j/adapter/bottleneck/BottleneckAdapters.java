@@ -20,6 +20,7 @@ final class BottleneckAdapters {
     private final ModuleDict down = new ModuleDict();
     private final ModuleDict up = new ModuleDict();
     private final AdapterSet<Bottleneck> set = new AdapterSet<>();
+    private final boolean parallel;
     private final int in;
     private final int out;
     private final DataType type;
@@ -27,11 +28,17 @@ final class BottleneckAdapters {
     private record Saved(List<Bottleneck> applied) {
     }
 
-    /** Adapters from {@code in} to {@code out} features with params of {@code type}. */
-    BottleneckAdapters(int in, int out, DataType type) {
+    /** Adapters from {@code in} to {@code out} features with params of {@code type}, reading the wrapped module's input or output. */
+    BottleneckAdapters(boolean parallel, int in, int out, DataType type) {
+        this.parallel = parallel;
         this.in = in;
         this.out = out;
         this.type = type;
+    }
+
+    /** True if the adapters read the wrapped module's input (parallel), false if its output (Houlsby, Pfeiffer). */
+    boolean parallel() {
+        return parallel;
     }
 
     ModuleDict down() {

@@ -9,6 +9,7 @@ import java.util.stream.Collectors;
 import org.peft4j.adapter.HfJson;
 import org.peft4j.core.kernel.Activation;
 import org.peft4j.core.tuner.PeftConfig;
+import org.peft4j.core.tuner.PeftConfigBuilder;
 import org.peft4j.core.tuner.TargetSpec;
 import org.peft4j.core.tuner.TaskType;
 
@@ -97,7 +98,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
 
     /** A builder starting from this config's values. */
     public Builder toBuilder() {
-        Builder b = new Builder();
+        Builder b = new Builder().from(this);
         b.placement = placement;
         b.reductionFactor = reductionFactor;
         b.bottleneckSize = bottleneckSize;
@@ -105,10 +106,6 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         b.scalingSet = scaling;
         b.initWeights = initWeights;
         b.leaveOut = leaveOut;
-        b.targets = targets;
-        b.modulesToSave = modulesToSave;
-        b.taskType = taskType;
-        b.baseModelNameOrPath = baseModelNameOrPath;
         return b;
     }
 
@@ -207,7 +204,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
      * Builds a {@link BottleneckConfig}. Defaults: Houlsby, reduction_factor 16, the placement's non-linearity
      * and scaling (see {@link Placement}), identity init, the placement's targets.
      */
-    public static final class Builder {
+    public static final class Builder extends PeftConfigBuilder<Builder> {
         private Placement placement = Placement.HOULSBY;
         private double reductionFactor = 16;
         private int bottleneckSize;
@@ -215,12 +212,13 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         private Double scalingSet;
         private BottleneckInit initWeights = BottleneckInit.IDENTITY;
         private List<Integer> leaveOut = List.of();
-        private TargetSpec targets = TargetSpec.architectureDefault();
-        private List<String> modulesToSave = List.of();
-        private TaskType taskType;
-        private String baseModelNameOrPath;
 
         private Builder() {
+        }
+
+        @Override
+        protected Builder self() {
+            return this;
         }
 
         /** The placement; the non-linearity and scaling follow it unless set. */
@@ -262,47 +260,6 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         /** Layer indices without adapters. */
         public Builder leaveOut(List<Integer> layers) {
             this.leaveOut = layers;
-            return this;
-        }
-
-        /** The whole target spec; its target_modules unset means the placement's. */
-        public Builder targets(TargetSpec spec) {
-            this.targets = spec;
-            return this;
-        }
-
-        /** target_modules as names (matched as a path suffix after a '.'). */
-        public Builder targetModules(String... names) {
-            this.targets = targets.withTargets(new TargetSpec.Listed(List.of(names)));
-            return this;
-        }
-
-        /** target_modules as a regular expression over the whole path. */
-        public Builder targetModulesRegex(String regex) {
-            this.targets = targets.withTargets(new TargetSpec.Regex(regex));
-            return this;
-        }
-
-        /** Modules trained in full next to the adapter. */
-        public Builder modulesToSave(String... names) {
-            return modulesToSave(List.of(names));
-        }
-
-        /** Modules trained in full next to the adapter. */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = names;
-            return this;
-        }
-
-        /** HF's task_type. */
-        public Builder taskType(TaskType type) {
-            this.taskType = type;
-            return this;
-        }
-
-        /** HF's base_model_name_or_path. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
             return this;
         }
 

@@ -2,21 +2,28 @@ package org.peft4j.adapter.bottleneck;
 
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.tuner.TunerLayer;
+import org.peft4j.adapter.AdapterSet;
+import org.peft4j.adapter.AdapterSetLayer;
 
 /**
- * What the three bottleneck wrappers share: the {@link TunerLayer} bookkeeping over their
+ * What the bottleneck wrappers share: the {@link org.peft4j.core.tuner.TunerLayer} bookkeeping over their
  * {@link BottleneckAdapters}. Bottleneck adapters are non-linear, so they cannot be merged into the base
  * weights, and they do not run per sequence in mixed batches.
  */
-interface BottleneckLayer extends TunerLayer {
+interface BottleneckLayer extends AdapterSetLayer<Bottleneck> {
     /** The adapters this wrapper holds. */
     BottleneckAdapters adapters();
 
-    /** The placements whose adapters this wrapper computes, for error messages. */
-    String kind();
+    @Override
+    default AdapterSet<Bottleneck> set() {
+        return adapters().set();
+    }
+
+    /** The placements whose adapters this wrapper computes, for messages. */
+    default String kind() {
+        return adapters().parallel() ? "parallel" : "sequential (houlsby, pfeiffer)";
+    }
 
     /** Adds a frozen, inactive adapter. */
     default void addAdapter(String name, BottleneckConfig config, java.util.SplittableRandom rng) {
@@ -26,31 +33,6 @@ interface BottleneckLayer extends TunerLayer {
     @Override
     default String methodId() {
         return BottleneckMethod.ID;
-    }
-
-    @Override
-    default Set<String> adapterNames() {
-        return adapters().set().names();
-    }
-
-    @Override
-    default void setActiveAdapters(List<String> names) {
-        adapters().set().setActive(names);
-    }
-
-    @Override
-    default List<String> activeAdapters() {
-        return adapters().set().active();
-    }
-
-    @Override
-    default void setEnabled(boolean enabled) {
-        adapters().set().setEnabled(enabled);
-    }
-
-    @Override
-    default boolean isEnabled() {
-        return adapters().set().enabled();
     }
 
     @Override
@@ -76,29 +58,8 @@ interface BottleneckLayer extends TunerLayer {
     }
 
     @Override
-    default List<String> mergedAdapters() {
-        return List.of();
-    }
-
-    @Override
     default Map<String, Param> adapterParams(String name) {
         return adapters().params(name);
     }
 
-    @Override
-    default void setSequenceAdapters(List<String> perSequence) {
-        if (perSequence != null) {
-            throw new UnsupportedOperationException(mixedBatchLimitation());
-        }
-    }
-
-    @Override
-    default boolean excludedFromMixedBatches(String name) {
-        return adapterNames().contains(name);
-    }
-
-    @Override
-    default String mixedBatchLimitation() {
-        return "bottleneck adapters do not run one adapter per sequence; run one batch per adapter";
-    }
 }

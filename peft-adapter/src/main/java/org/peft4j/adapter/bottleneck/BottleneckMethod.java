@@ -15,8 +15,8 @@ import org.peft4j.core.tuner.TunerLayer;
 
 /**
  * Bottleneck adapters as a {@link PeftMethod} (id {@value #ID}, peft_type {@value BottleneckConfig#PEFT_TYPE}):
- * Houlsby and Pfeiffer wrap a layer in a {@link SequentialAdapterLayer}; parallel wraps a layer in a
- * {@link ParallelAdapterLayer} or BERT's residual output in a {@link ParallelAdapterOutput}. The feature sizes
+ * Houlsby and Pfeiffer wrap a layer in a sequential {@link AdapterLayer}; parallel wraps a layer in a
+ * parallel {@link AdapterLayer} or BERT's residual output in a {@link ParallelAdapterOutput}. The feature sizes
  * come from the Linear layers inside the target: the first one's input and the last one's output.
  */
 public final class BottleneckMethod implements PeftMethod<BottleneckConfig> {
@@ -57,8 +57,7 @@ public final class BottleneckMethod implements PeftMethod<BottleneckConfig> {
     @Override
     public void check(String path, Module target, BottleneckConfig config) {
         if (target instanceof BottleneckLayer existing) {
-            boolean sequential = existing instanceof SequentialAdapterLayer;
-            if (sequential != config.placement().sequential()) {
+            if (existing.adapters().parallel() == config.placement().sequential()) {
                 throw new IllegalArgumentException("'" + path + "' holds " + existing.kind() + " adapters; a " + config.placement().hfName()
                         + " adapter cannot share it (sequential and parallel adapters need separate modules)");
             }
@@ -83,10 +82,9 @@ public final class BottleneckMethod implements PeftMethod<BottleneckConfig> {
             DataType type = new ParamRegistry(target).all().get(0).param().value().dataType();
             if (target instanceof ResidualOutput residual) {
                 layer = new ParallelAdapterOutput(residual, out, type);
-            } else if (config.placement().sequential()) {
-                layer = new SequentialAdapterLayer((Layer) target, out, type);
             } else {
-                layer = new ParallelAdapterLayer((Layer) target, in, out, type);
+                boolean parallel = !config.placement().sequential();
+                layer = new AdapterLayer((Layer) target, parallel, parallel ? in : out, out, type);
             }
         }
         layer.addAdapter(adapterName, config, rng);

@@ -22,7 +22,7 @@ public final class ParallelAdapterOutput extends ResidualOutput implements Bottl
     /** Wraps {@code base}, whose residual has {@code features} features, with adapters of params of {@code type}. */
     public ParallelAdapterOutput(ResidualOutput base, int features, DataType type) {
         this.baseLayer = child("base_layer", ResidualOutput.class, base);
-        this.adapters = new BottleneckAdapters(features, features, type);
+        this.adapters = new BottleneckAdapters(true, features, features, type);
         child("adapter_down", ModuleDict.class, adapters.down());
         child("adapter_up", ModuleDict.class, adapters.up());
     }
@@ -30,11 +30,6 @@ public final class ParallelAdapterOutput extends ResidualOutput implements Bottl
     @Override
     public BottleneckAdapters adapters() {
         return adapters;
-    }
-
-    @Override
-    public String kind() {
-        return "parallel";
     }
 
     @Override

@@ -100,7 +100,7 @@ class BottleneckBehaviourTest {
     void sequentialAdapterMatchesAHandComputation() {
         SplittableRandom rng = new SplittableRandom(7);
         Linear base = linear(5, 4, rng);
-        SequentialAdapterLayer layer = new SequentialAdapterLayer(base, 4, DataType.DOUBLE);
+        AdapterLayer layer = new AdapterLayer(base, false, 4, 4, DataType.DOUBLE);
         layer.addAdapter("default", BottleneckConfig.builder().bottleneckSize(3).nonLinearity(Activation.RELU).scaling(0.7).build(), rng);
         layer.setActiveAdapters(List.of("default"));
         randomise(layer.adapterParams("default").values(), rng);
@@ -117,7 +117,7 @@ class BottleneckBehaviourTest {
     void parallelAdapterMatchesAHandComputation() {
         SplittableRandom rng = new SplittableRandom(8);
         Linear base = linear(5, 4, rng);
-        ParallelAdapterLayer layer = new ParallelAdapterLayer(base, 5, 4, DataType.DOUBLE);
+        AdapterLayer layer = new AdapterLayer(base, true, 5, 4, DataType.DOUBLE);
         layer.addAdapter("default", BottleneckConfig.builder().placement(Placement.PARALLEL).bottleneckSize(2).nonLinearity(Activation.TANH).build(),
                 rng);
         layer.setActiveAdapters(List.of("default"));
