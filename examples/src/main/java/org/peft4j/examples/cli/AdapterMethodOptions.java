@@ -33,6 +33,9 @@ final class AdapterMethodOptions {
     @Option(names = "--adapter-leave-out", paramLabel = "LAYERS", split = ",", description = "Layer indices without adapters, e.g. 0,1.")
     List<Integer> leaveOut;
 
+    @Option(names = "--adapter-train-layer-norms", description = "Train the model's LayerNorms with the bottleneck adapters (Houlsby et al.).")
+    boolean trainLayerNorms;
+
     @Option(names = "--bitfit-biases", paramLabel = "MODULES", split = ",", defaultValue = "all",
             description = "BitFit: all, or the modules whose biases train, e.g. query,intermediate.dense.")
     List<String> bitfitBiases;
@@ -52,7 +55,7 @@ final class AdapterMethodOptions {
             return b.build();
         }
         BottleneckConfig.Builder b = BottleneckConfig.builder().placement(Placement.parse(placement)).reductionFactor(reductionFactor)
-                .bottleneckSize(bottleneckSize).taskType(taskType);
+                .bottleneckSize(bottleneckSize).trainLayerNorms(trainLayerNorms).taskType(taskType);
         if (nonLinearity != null) {
             b.nonLinearity(BottleneckConfig.parseNonLinearity(nonLinearity));
         }

@@ -26,13 +26,14 @@ import org.peft4j.core.tuner.TaskType;
  * @param scaling             s (finite, ≠ 0)
  * @param initWeights         how the projections start
  * @param leaveOut            layer indices that get no adapter (AdapterHub's leave_out); written into exclude_modules
+ * @param trainLayerNorms     whether the model's LayerNorms (and RMSNorms) train with the adapter, as in Houlsby et al.
  * @param targets             target_modules (default: the placement's), exclude_modules, layers_to_transform, layers_pattern
  * @param modulesToSave       modules trained in full next to the adapter (the classifier head for SEQ_CLS)
  * @param taskType            HF's task_type, or null
  * @param baseModelNameOrPath HF's base_model_name_or_path, or null
  */
 public record BottleneckConfig(Placement placement, double reductionFactor, int bottleneckSize, Activation nonLinearity, double scaling,
-        BottleneckInit initWeights, List<Integer> leaveOut, TargetSpec targets, List<String> modulesToSave, TaskType taskType,
+        BottleneckInit initWeights, List<Integer> leaveOut, boolean trainLayerNorms, TargetSpec targets, List<String> modulesToSave, TaskType taskType,
         String baseModelNameOrPath) implements PeftConfig {
     /** This module's {@code peft_type} for bottleneck adapters (HF PEFT has none). */
     public static final String PEFT_TYPE = "BOTTLENECK_ADAPTER";
@@ -41,7 +42,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
     public static final Set<Activation> NON_LINEARITIES = Set.of(Activation.RELU, Activation.GELU, Activation.SILU, Activation.TANH);
 
     private static final Set<String> READ = Set.of("placement", "reduction_factor", "bottleneck_size", "non_linearity", "scaling",
-            "init_weights", "leave_out");
+            "init_weights", "leave_out", "train_layer_norms");
 
     public BottleneckConfig {
         if (placement == null) {
@@ -106,6 +107,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         b.scalingSet = scaling;
         b.initWeights = initWeights;
         b.leaveOut = leaveOut;
+        b.trainLayerNorms = trainLayerNorms;
         return b;
     }
 
@@ -148,6 +150,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         n.put("scaling", scaling);
         n.put("init_weights", initWeights.hfName());
         leaveOut.forEach(n.putArray("leave_out")::add);
+        n.put("train_layer_norms", trainLayerNorms);
         return n;
     }
 
@@ -183,6 +186,13 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
             }
             b.leaveOut(layers);
         }
+        if (json.hasNonNull("train_layer_norms")) {
+            JsonNode v = json.get("train_layer_norms");
+            if (!v.isBoolean()) {
+                throw new IllegalArgumentException("train_layer_norms must be true or false, got " + v);
+            }
+            b.trainLayerNorms(v.booleanValue());
+        }
         return b.targets(c.targets()).modulesToSave(c.modulesToSave()).taskType(c.taskType()).baseModelNameOrPath(c.baseModelNameOrPath()).build();
     }
 
@@ -212,6 +222,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
         private Double scalingSet;
         private BottleneckInit initWeights = BottleneckInit.IDENTITY;
         private List<Integer> leaveOut = List.of();
+        private boolean trainLayerNorms;
 
         private Builder() {
         }
@@ -263,6 +274,12 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
             return this;
         }
 
+        /** Whether the model's LayerNorms (and RMSNorms) train with the adapter. */
+        public Builder trainLayerNorms(boolean on) {
+            this.trainLayerNorms = on;
+            return this;
+        }
+
         /** The config; fails naming the first invalid field. */
         public BottleneckConfig build() {
             if (placement == null) {
@@ -270,7 +287,7 @@ public record BottleneckConfig(Placement placement, double reductionFactor, int 
             }
             double s = scalingSet != null ? scalingSet : placement.defaultScaling();
             Activation f = nonLinearity != null ? nonLinearity : placement.defaultNonLinearity();
-            return new BottleneckConfig(placement, reductionFactor, bottleneckSize, f, s, initWeights, leaveOut, targets, modulesToSave, taskType,
+            return new BottleneckConfig(placement, reductionFactor, bottleneckSize, f, s, initWeights, leaveOut, trainLayerNorms, targets, modulesToSave, taskType,
                     baseModelNameOrPath);
         }
     }

@@ -1,14 +1,17 @@
 package org.peft4j.adapter.bottleneck;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.peft4j.core.model.bert.ResidualOutput;
 import org.peft4j.core.nn.Layer;
+import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleTree;
+import org.peft4j.core.nn.RmsNorm;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.tuner.PeftMethod;
 import org.peft4j.core.tuner.TunerLayer;
@@ -51,6 +54,21 @@ public final class BottleneckMethod implements PeftMethod<BottleneckConfig> {
     @Override
     public String supportedTypes() {
         return "Linear or another Layer with Linear layers inside (houlsby, pfeiffer, parallel); BERT's residual outputs (parallel)";
+    }
+
+    /** With train_layer_norms, the weight and bias of every LayerNorm and the weight of every RMSNorm of the model. */
+    @Override
+    public List<String> trainedBaseParams(BottleneckConfig config, Module root) {
+        if (!config.trainLayerNorms()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        ModuleTree.modules(root).forEach((path, m) -> {
+            if (m instanceof LayerNorm || m instanceof RmsNorm) {
+                m.params().keySet().forEach(p -> out.add(path.isEmpty() ? p : path + "." + p));
+            }
+        });
+        return out;
     }
 
     /** The target must hold a Linear (for its sizes), suit the placement, and not hold adapters of the other kind. */

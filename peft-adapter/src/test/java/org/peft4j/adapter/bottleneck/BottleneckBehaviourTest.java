@@ -265,7 +265,7 @@ class BottleneckBehaviourTest {
     @EnumSource(Placement.class)
     void jsonRoundTrip(Placement placement) {
         BottleneckConfig config = BottleneckConfig.builder().placement(placement).reductionFactor(8).nonLinearity(Activation.GELU).scaling(2.5)
-                .initWeights(BottleneckInit.BERT).leaveOut(List.of(1, 3)).modulesToSave("classifier").taskType(TaskType.SEQ_CLS)
+                .initWeights(BottleneckInit.BERT).leaveOut(List.of(1, 3)).trainLayerNorms(true).modulesToSave("classifier").taskType(TaskType.SEQ_CLS)
                 .baseModelNameOrPath("m").build();
         assertEquals(config, BottleneckConfig.fromHfJson(config.toHfJson()));
         assertEquals(placement.defaultScaling(), BottleneckConfig.builder().placement(placement).build().scaling());
@@ -295,5 +295,27 @@ class BottleneckBehaviourTest {
     static void assertMessage(org.junit.jupiter.api.function.Executable bad, String expected) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, bad);
         assertTrue(e.getMessage().contains(expected), "message '" + e.getMessage() + "' lacks '" + expected + "'");
+    }
+
+    /** Trained LayerNorms are saved with the adapter under their own paths and load into a fresh model; two adapters cannot both train them. */
+    @Test
+    void trainedLayerNormsAreSavedAndLoaded(@TempDir Path dir) {
+        Nets.Net net = Nets.bert(12);
+        BottleneckConfig config = BottleneckConfig.builder().placement(Placement.PFEIFFER).trainLayerNorms(true).build();
+        INDArray adapted;
+        try (PeftModel<PretrainedModel> peft = PeftModel.builder(net.model()).adapter("default", config).build()) {
+            assertTrue(peft.adapterState("default").containsKey("base_model.model.bert.encoder.layer.0.output.LayerNorm.weight"));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> peft.addAdapter("other", config));
+            assertTrue(e.getMessage().contains("adapter 'other' trains base param 'bert.embeddings.LayerNorm.weight', which adapter 'default' "
+                    + "trains already"), e.getMessage());
+            Nets.perturbTrainable(peft.module(), 0.3, 13);
+            adapted = Nets.output(net);
+            peft.save(dir);
+        }
+        Nets.Net fresh = Nets.bert(12);
+        assertTrue(Nets.output(fresh).sub(adapted).amaxNumber().doubleValue() > 1e-6, "a fresh model has the original norms");
+        try (PeftModel<PretrainedModel> loaded = PeftModel.load(fresh.model(), dir)) {
+            assertBitIdentical(adapted, Nets.output(fresh), "the adapter and the trained norms load");
+        }
     }
 }

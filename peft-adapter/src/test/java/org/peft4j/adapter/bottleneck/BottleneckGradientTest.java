@@ -63,4 +63,25 @@ class BottleneckGradientTest {
             Nets.checkTrainableGradients(net, 3, 23);
         }
     }
+
+    /** With train_layer_norms the model's norms train too (LayerNorm in BERT and GPT-2, RMSNorm in LLaMA): their gradients are checked as well. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(Nets.Kind.class)
+    void layerNormsTrainWithTheAdapter(Nets.Kind kind) {
+        Nets.Net net = kind.create(31);
+        BottleneckConfig config = BottleneckConfig.builder().placement(Placement.PFEIFFER).bottleneckSize(2).nonLinearity(Activation.TANH)
+                .trainLayerNorms(true).build();
+        try (PeftModel<PretrainedModel> peft = PeftModel.builder(net.model()).adapter("default", config).seed(7).build()) {
+            List<String> norms = peft.registry().trainable().stream().map(np -> np.path())
+                    .filter(p -> !p.contains(".adapter_")).toList();
+            int expected = switch (kind) {
+                case BERT -> 2 * (1 + 2 * 2);                // weight and bias of the embeddings' and two per layer
+                case GPT2 -> 2 * (2 * 2 + 1);                // weight and bias of ln_1, ln_2 per block and ln_f
+                case LLAMA -> 2 * 2 + 1;                     // RMSNorm weights: two per layer and the final norm
+            };
+            assertEquals(expected, norms.size(), "trainable norms: " + norms);
+            Nets.perturbTrainable(peft.module(), 0.5, 32);
+            Nets.checkTrainableGradients(net, 3, 33);
+        }
+    }
 }

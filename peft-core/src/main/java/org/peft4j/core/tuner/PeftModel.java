@@ -63,6 +63,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private final SplittableRandom rng;
     private final String baseModelName;
     private final Map<String, Adapter> adapters = new LinkedHashMap<>();
+    /** Every base param an adapter has trained besides biases (PeftMethod.trainedBaseParams); refresh() freezes those no adapter trains. */
+    private final Set<Param> claimedBaseParams = Collections.newSetFromMap(new IdentityHashMap<>());
     private List<String> active = List.of();
     private boolean enabled = true;
     private State state = State.ATTACHED;
@@ -70,7 +72,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private enum State { ATTACHED, UNLOADED, CLOSED }
 
     /** One adapter: its method, its config as applied, the modules it wraps and copies, whether it trains. */
-    private record Adapter(PeftMethod<?> method, PeftConfig config, List<String> targeted, List<String> copied, boolean trainable) {
+    private record Adapter(PeftMethod<?> method, PeftConfig config, List<String> targeted, List<String> copied, boolean trainable,
+            List<Param> baseParams) {
     }
 
     /** A scope that undoes a temporary change on close. */
@@ -232,6 +235,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         for (String path : copied) {
             checkCopyable(path, ModuleTree.get(root, path), root);
         }
+        List<Param> baseParams = trainedBaseParams(method, name, config, root);
         // every check passed: change the model, undoing the changes if a wrapper still fails
         SplittableRandom adapterRng = rng.split();
         Map<String, TunerLayer> layers = new LinkedHashMap<>();
@@ -260,8 +264,26 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             throw e;
         }
         C applied = method.appliedConfig(config, layers);
-        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable));
+        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable, baseParams));
+        claimedBaseParams.addAll(baseParams);
         refresh();
+    }
+
+    /** The base params {@code config} trains besides its own (by the method); fails if another adapter trains one of them already. */
+    private <C extends PeftConfig> List<Param> trainedBaseParams(PeftMethod<C> method, String name, PeftConfig config, Module root) {
+        ParamRegistry registry = new ParamRegistry(root);
+        List<Param> out = new ArrayList<>();
+        for (String path : method.trainedBaseParams(method.cast(config), root)) {
+            Param p = registry.get(path);
+            for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
+                if (e.getValue().baseParams().contains(p)) {
+                    throw new IllegalArgumentException("adapter '" + name + "' trains base param '" + path + "', which adapter '" + e.getKey()
+                            + "' trains already; only one adapter per model may train a base param");
+                }
+            }
+            out.add(p);
+        }
+        return List.copyOf(out);
     }
 
     /** Takes adapter {@code name} out of every wrapper again and puts back the modules it replaced. */
@@ -542,6 +564,9 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         if (bias != BiasTraining.NONE) {
             LOG.warn("disabling adapters with bias {}: the trained biases stay in the base model", bias);
         }
+        if (adapters.values().stream().anyMatch(a -> !a.baseParams().isEmpty())) {
+            LOG.warn("disabling adapters that train base params (such as LayerNorms): their trained values stay in the base model");
+        }
         setAdaptersEnabled(false);
         return () -> {
             if (state == State.ATTACHED) {
@@ -701,15 +726,15 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 new ParamRegistry(wrapper.copyOf(a)).all().forEach(np -> np.param().setTrainable(train));
             }
         }
-        Set<Param> biases = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<Param> trained = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
             if (trains(e.getKey())) {
-                biases.addAll(biasParams(e.getValue()).values());
+                trained.addAll(baseParams(e.getValue()).values());
             }
         }
         for (NamedParam np : registry().all()) {
-            if (Param.BASE_OWNER.equals(np.param().owner()) && isBias(np.path())) {
-                np.param().setTrainable(biases.contains(np.param()));
+            if (Param.BASE_OWNER.equals(np.param().owner()) && (isBias(np.path()) || claimedBaseParams.contains(np.param()))) {
+                np.param().setTrainable(trained.contains(np.param()));
             }
         }
     }
@@ -722,18 +747,16 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         return path.equals("bias") || path.endsWith(".bias");
     }
 
-    /** The base-model biases adapter {@code a} trains, by path. */
-    private Map<String, Param> biasParams(Adapter a) {
+    /** The base-model params adapter {@code a} trains, by path: biases per its config's bias, and its method's trained base params. */
+    private Map<String, Param> baseParams(Adapter a) {
         Map<String, Param> out = new LinkedHashMap<>();
-        if (a.config().bias() == BiasTraining.NONE) {
-            return out;
-        }
         for (NamedParam np : registry().all()) {
-            if (!Param.BASE_OWNER.equals(np.param().owner()) || !isBias(np.path())) {
+            if (!Param.BASE_OWNER.equals(np.param().owner())) {
                 continue;
             }
-            boolean adapted = a.targeted().stream().anyMatch(t -> np.path().equals(t + ".base_layer.bias"));
-            if (a.config().bias() == BiasTraining.ALL || adapted) {
+            boolean bias = a.config().bias() != BiasTraining.NONE && isBias(np.path()) && (a.config().bias() == BiasTraining.ALL
+                    || a.targeted().stream().anyMatch(t -> np.path().equals(t + ".base_layer.bias")));
+            if (bias || a.baseParams().contains(np.param())) {
                 out.put(np.path(), np.param());
             }
         }
@@ -845,7 +868,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                         .forEach(np -> out.put(AdapterFiles.KEY_PREFIX + e.getKey() + "." + np.path(), np.param()));
             }
         }
-        biasParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
+        baseParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
         return out;
     }
 
