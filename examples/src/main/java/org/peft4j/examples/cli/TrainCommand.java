@@ -66,7 +66,8 @@ public final class TrainCommand extends CliCommand {
     Path eval;
 
     @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
-            description = "Fine-tuning method: full, lora, qlora (LoRA over an NF4 base with double quantization, see --quantize), adalora, prompt, ptuning, prefix or ptuning-v2.")
+            description = "Fine-tuning method: full, lora, qlora (LoRA over an NF4 base with double quantization, see --quantize), adalora, "
+                    + "adapter (bottleneck adapters), bitfit, prompt, ptuning, prefix or ptuning-v2.")
     String method;
 
     @picocli.CommandLine.Mixin
@@ -77,6 +78,9 @@ public final class TrainCommand extends CliCommand {
 
     @Mixin
     PromptOptions prompt;
+
+    @Mixin
+    AdapterMethodOptions adapterOptions;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The method's config as HF PEFT's adapter_config.json (e.g. {\"peft_type\":\"LORA\",\"r\":8,...}); overrides the --lora-* options.")
@@ -156,8 +160,10 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora") && !method.equals("adalora") && !PromptOptions.handles(method)) {
-            throw usageError("--method must be full, lora, qlora, adalora, prompt, ptuning, prefix or ptuning-v2, got '" + method + "'");
+        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora") && !method.equals("adalora") && !PromptOptions.handles(method)
+                && !AdapterMethodOptions.handles(method)) {
+            throw usageError("--method must be full, lora, qlora, adalora, adapter, bitfit, prompt, ptuning, prefix or ptuning-v2, got '"
+                    + method + "'");
         }
         if (methodConfig != null && method.equals("full")) {
             throw usageError("--config describes a method's adapter; use it with any --method but full");
@@ -313,6 +319,13 @@ public final class TrainCommand extends CliCommand {
                 return prompt.config(method, taskType, baseModelName(model), tokenizer);
             } catch (IllegalArgumentException e) {
                 throw usageError("--method " + method + ": " + e.getMessage());
+            }
+        }
+        if (AdapterMethodOptions.handles(method)) {
+            try {
+                return adapterOptions.config(method, taskType, targetModules);
+            } catch (IllegalArgumentException e) {
+                throw usageError(method + " options: " + e.getMessage());
             }
         }
         try {

@@ -35,6 +35,25 @@ public interface PeftMethod<C extends PeftConfig> {
         return ArchitectureDefaults.attentionTargets(modelType);
     }
 
+    /**
+     * The modules this method adapts by default in {@code root}, a model of {@code modelType}, when a config
+     * leaves target_modules unset; by default {@link #defaultTargets(String)}. A method whose default depends
+     * on what the model holds (every module with a bias, say) looks at the tree here.
+     */
+    default Optional<List<String>> defaultTargets(String modelType, Module root) {
+        return defaultTargets(modelType);
+    }
+
+    /**
+     * Params of the base model that an adapter of {@code config} trains besides its own (LayerNorms, say), as
+     * paths in {@code root} before the adapter wraps anything; none by default. They train while the adapter is
+     * active and trainable, and are saved with it under their own paths, as trained biases are; disabling or
+     * removing the adapter does not revert their values.
+     */
+    default List<String> trainedBaseParams(C config, Module root) {
+        return List.of();
+    }
+
     /** True if this method can wrap {@code module} (or add an adapter to it, if it is one of its own wrappers). */
     boolean supports(Module module);
 

@@ -65,6 +65,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private final SplittableRandom rng;
     private final String baseModelName;
     private final Map<String, Adapter> adapters = new LinkedHashMap<>();
+    /** Every base param an adapter has trained besides biases (PeftMethod.trainedBaseParams); refresh() freezes those no adapter trains. */
+    private final Set<Param> claimedBaseParams = Collections.newSetFromMap(new IdentityHashMap<>());
     private List<String> active = List.of();
     private boolean enabled = true;
     private State state = State.ATTACHED;
@@ -72,11 +74,11 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
     private enum State { ATTACHED, UNLOADED, CLOSED }
 
     /**
-     * One adapter: its method, its config as applied, the modules it wraps and copies, whether it trains, and
-     * its input hook (null for methods that wrap modules).
+     * One adapter: its method, its config as applied, the modules it wraps and copies, whether it trains, its
+     * input hook (null for methods that wrap modules) and the base params it trains besides its own.
      */
     private record Adapter(PeftMethod<?> method, PeftConfig config, List<String> targeted, List<String> copied, boolean trainable,
-            ModelHook hook) {
+            ModelHook hook, List<Param> baseParams) {
     }
 
     /** A scope that undoes a temporary change on close. */
@@ -256,6 +258,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         for (String path : copied) {
             checkCopyable(path, ModuleTree.get(root, path), root);
         }
+        List<Param> baseParams = trainedBaseParams(method, name, config, root);
         // every check passed: change the model, undoing the changes if a wrapper still fails
         SplittableRandom adapterRng = rng.split();
         Map<String, TunerLayer> layers = new LinkedHashMap<>();
@@ -276,7 +279,8 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             throw e;
         }
         C applied = method.appliedConfig(config, layers);
-        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable, null));
+        adapters.put(name, new Adapter(method, applied, List.copyOf(targeted), List.copyOf(copied), trainable, null, baseParams));
+        claimedBaseParams.addAll(baseParams);
         refresh();
     }
 
@@ -317,7 +321,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             new ParamRegistry(hook).all().forEach(np -> np.param().close());
             throw e;
         }
-        adapters.put(name, new Adapter(method, method.cast(hook.config()), List.of(), List.copyOf(copied), trainable, hook));
+        adapters.put(name, new Adapter(method, method.cast(hook.config()), List.of(), List.copyOf(copied), trainable, hook, List.of()));
         refresh();
     }
 
@@ -338,6 +342,23 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         new ParamRegistry(a.hook()).all().forEach(np -> np.param().close());
     }
 
+    /** The base params {@code config} trains besides its own (by the method); fails if another adapter trains one of them already. */
+    private <C extends PeftConfig> List<Param> trainedBaseParams(PeftMethod<C> method, String name, PeftConfig config, Module root) {
+        ParamRegistry registry = new ParamRegistry(root);
+        List<Param> out = new ArrayList<>();
+        for (String path : method.trainedBaseParams(method.cast(config), root)) {
+            Param p = registry.get(path);
+            for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
+                if (e.getValue().baseParams().contains(p)) {
+                    throw new IllegalArgumentException("adapter '" + name + "' trains base param '" + path + "', which adapter '" + e.getKey()
+                            + "' trains already; only one adapter per model may train a base param");
+                }
+            }
+            out.add(p);
+        }
+        return List.copyOf(out);
+    }
+
     /** Takes adapter {@code name} out of every wrapper again and puts back the modules it replaced. */
     private void rollBack(String name, Map<String, Module> replaced) {
         Module root = base.module();
@@ -351,7 +372,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         TargetSpec spec = config.targets();
         if (spec.targets() == null && !method.adaptsInput()) {
             List<String> linear = allLinear(base.module(), config);
-            List<String> defaults = method.defaultTargets(base.modelType()).orElseThrow(() -> new IllegalArgumentException(
+            List<String> defaults = method.defaultTargets(base.modelType(), base.module()).orElseThrow(() -> new IllegalArgumentException(
                     "target_modules is not set and " + method.id() + " has no default for model_type '" + base.modelType()
                             + "'; set target_modules (defaults exist for " + new TreeSet<>(ArchitectureDefaults.ATTENTION_TARGETS.keySet())
                             + "); Linear modules of this model: " + modulePatterns(linear)));
@@ -622,6 +643,9 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         if (bias != BiasTraining.NONE) {
             LOG.warn("disabling adapters with bias {}: the trained biases stay in the base model", bias);
         }
+        if (adapters.values().stream().anyMatch(a -> !a.baseParams().isEmpty())) {
+            LOG.warn("disabling adapters that train base params (such as LayerNorms): their trained values stay in the base model");
+        }
         setAdaptersEnabled(false);
         return () -> {
             if (state == State.ATTACHED) {
@@ -804,15 +828,15 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
                 new ParamRegistry(a.hook()).all().forEach(np -> np.param().setTrainable(trains(name)));
             }
         });
-        Set<Param> biases = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<Param> trained = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Map.Entry<String, Adapter> e : adapters.entrySet()) {
             if (trains(e.getKey())) {
-                biases.addAll(biasParams(e.getValue()).values());
+                trained.addAll(baseParams(e.getValue()).values());
             }
         }
         for (NamedParam np : registry().all()) {
-            if (Param.BASE_OWNER.equals(np.param().owner()) && isBias(np.path())) {
-                np.param().setTrainable(biases.contains(np.param()));
+            if (Param.BASE_OWNER.equals(np.param().owner()) && (isBias(np.path()) || claimedBaseParams.contains(np.param()))) {
+                np.param().setTrainable(trained.contains(np.param()));
             }
         }
     }
@@ -825,18 +849,16 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         return path.equals("bias") || path.endsWith(".bias");
     }
 
-    /** The base-model biases adapter {@code a} trains, by path. */
-    private Map<String, Param> biasParams(Adapter a) {
+    /** The base-model params adapter {@code a} trains, by path: biases per its config's bias, and its method's trained base params. */
+    private Map<String, Param> baseParams(Adapter a) {
         Map<String, Param> out = new LinkedHashMap<>();
-        if (a.config().bias() == BiasTraining.NONE) {
-            return out;
-        }
         for (NamedParam np : registry().all()) {
-            if (!Param.BASE_OWNER.equals(np.param().owner()) || !isBias(np.path())) {
+            if (!Param.BASE_OWNER.equals(np.param().owner())) {
                 continue;
             }
-            boolean adapted = a.targeted().stream().anyMatch(t -> np.path().equals(t + ".base_layer.bias"));
-            if (a.config().bias() == BiasTraining.ALL || adapted) {
+            boolean bias = a.config().bias() != BiasTraining.NONE && isBias(np.path()) && (a.config().bias() == BiasTraining.ALL
+                    || a.targeted().stream().anyMatch(t -> np.path().equals(t + ".base_layer.bias")));
+            if (bias || a.baseParams().contains(np.param())) {
                 out.put(np.path(), np.param());
             }
         }
@@ -877,7 +899,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
         });
         return method.trainingHook(name, method.cast(adapters.get(name).config()), layers, updated -> {
             Adapter a = requireAdapter(name);
-            adapters.put(name, new Adapter(a.method(), updated, a.targeted(), a.copied(), a.trainable(), a.hook()));
+            adapters.put(name, new Adapter(a.method(), updated, a.targeted(), a.copied(), a.trainable(), a.hook(), a.baseParams()));
         });
     }
 
@@ -987,7 +1009,7 @@ public final class PeftModel<M extends PretrainedModel> implements AutoCloseable
             }
         }
         out.putAll(copiesState(name, AdapterFiles.KEY_PREFIX));
-        biasParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
+        baseParams(a).forEach((path, p) -> out.put(AdapterFiles.KEY_PREFIX + path, p));
         return out;
     }
 

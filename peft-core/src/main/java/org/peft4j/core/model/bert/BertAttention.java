@@ -11,11 +11,11 @@ import org.peft4j.core.nn.Tape;
  */
 public final class BertAttention extends Layer {
     private final Slot<Layer> self;
-    private final Slot<BertOutput> output;
+    private final Slot<ResidualOutput> output;
 
     public BertAttention(Layer self, BertOutput output) {
         this.self = child("self", Layer.class, self);
-        this.output = child("output", BertOutput.class, output);
+        this.output = child("output", ResidualOutput.class, output);
     }
 
     /** The self-attention now in its slot (possibly wrapped by a method). */
@@ -31,7 +31,7 @@ public final class BertAttention extends Layer {
 
     @Override
     public INDArray backward(INDArray gradOutput, Tape tape) {
-        BertOutput.Gradients g = output.get().backward(gradOutput, tape);
+        ResidualOutput.Gradients g = output.get().backward(gradOutput, tape);
         return self.get().backward(g.dHidden(), tape).addi(g.dResidual());
     }
 }

@@ -5,6 +5,7 @@ import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.InputHooks;
+import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.SequenceContext;
@@ -22,7 +23,7 @@ public final class BertEmbeddings extends Module {
     private final Slot<EmbeddingLayer> wordEmbeddings;
     private final Slot<EmbeddingLayer> positionEmbeddings;
     private final Slot<EmbeddingLayer> tokenTypeEmbeddings;
-    private final Slot<LayerNorm> layerNorm;
+    private final Slot<Layer> layerNorm;
     private final Dropout dropout;
 
     public BertEmbeddings(EmbeddingLayer word, EmbeddingLayer position, EmbeddingLayer tokenType, LayerNorm layerNorm, double dropout) {
@@ -33,7 +34,7 @@ public final class BertEmbeddings extends Module {
         this.wordEmbeddings = child("word_embeddings", EmbeddingLayer.class, word);
         this.positionEmbeddings = child("position_embeddings", EmbeddingLayer.class, position);
         this.tokenTypeEmbeddings = child("token_type_embeddings", EmbeddingLayer.class, tokenType);
-        this.layerNorm = child("LayerNorm", LayerNorm.class, layerNorm);
+        this.layerNorm = child("LayerNorm", Layer.class, layerNorm);
         this.dropout = new Dropout(dropout);
     }
 

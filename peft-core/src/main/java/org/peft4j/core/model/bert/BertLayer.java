@@ -14,12 +14,12 @@ import org.peft4j.core.nn.Tape;
 public final class BertLayer extends Layer {
     private final Slot<Layer> attention;
     private final Slot<Layer> intermediate;
-    private final Slot<BertOutput> output;
+    private final Slot<ResidualOutput> output;
 
     public BertLayer(Layer attention, Layer intermediate, BertOutput output) {
         this.attention = child("attention", Layer.class, attention);
         this.intermediate = child("intermediate", Layer.class, intermediate);
-        this.output = child("output", BertOutput.class, output);
+        this.output = child("output", ResidualOutput.class, output);
     }
 
     /** The attention now in its slot (possibly wrapped by a method). */
@@ -36,7 +36,7 @@ public final class BertLayer extends Layer {
 
     @Override
     public INDArray backward(INDArray gradOutput, Tape tape) {
-        BertOutput.Gradients g = output.get().backward(gradOutput, tape);
+        ResidualOutput.Gradients g = output.get().backward(gradOutput, tape);
         INDArray da = intermediate.get().backward(g.dHidden(), tape).addi(g.dResidual());
         return attention.get().backward(da, tape);
     }

@@ -22,6 +22,7 @@ import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.KeyValueCache;
+import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
@@ -62,14 +63,14 @@ public final class Gpt2Model extends Module implements CausalLm {
         private final Slot<EmbeddingLayer> wte;
         private final Slot<EmbeddingLayer> wpe;
         private final Slot<ModuleList> h;
-        private final Slot<LayerNorm> lnF;
+        private final Slot<Layer> lnF;
         private final Dropout drop;
 
         Transformer(Embedding wte, Embedding wpe, ModuleList<TransformerBlock> h, LayerNorm lnF, double embdPdrop) {
             this.wte = child("wte", EmbeddingLayer.class, wte);
             this.wpe = child("wpe", EmbeddingLayer.class, wpe);
             this.h = child("h", ModuleList.class, h);
-            this.lnF = child("ln_f", LayerNorm.class, lnF);
+            this.lnF = child("ln_f", Layer.class, lnF);
             this.drop = new Dropout(embdPdrop);
         }
 
