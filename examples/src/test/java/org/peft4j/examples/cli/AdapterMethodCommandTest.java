@@ -81,7 +81,8 @@ class AdapterMethodCommandTest {
                 "--method", "adapter", "--adapter-non-linearity", "softmax", "--out", dir.resolve("o").toString());
         assertTrue(((String) f[2]).contains("non_linearity must be one of relu, gelu, swish, tanh, got 'softmax'"), (String) f[2]);
         Object[] m = InfoAndLogitsCommandTest.run("train", "--model", base.toString(), "--task", "classification", "--train", data,
-                "--method", "prefix", "--out", dir.resolve("o").toString());
-        assertTrue(((String) m[2]).contains("--method must be full, lora, adapter or bitfit, got 'prefix'"), (String) m[2]);
+                "--method", "houlsby", "--out", dir.resolve("o").toString());
+        assertTrue(((String) m[2]).contains("--method must be full, lora, qlora, adalora, adapter, bitfit, prompt, ptuning, prefix or ptuning-v2, "
+                + "got 'houlsby'"), (String) m[2]);
     }
 }
