@@ -119,8 +119,6 @@ public record LoraConfig(int r, double loraAlpha, double loraDropout, TargetSpec
         b.r = r;
         b.loraAlpha = loraAlpha;
         b.loraDropout = loraDropout;
-        b.targets = targets;
-        b.modulesToSave = modulesToSave;
         b.rankPattern = rankPattern;
         b.alphaPattern = alphaPattern;
         b.bias = bias;
@@ -128,9 +126,7 @@ public record LoraConfig(int r, double loraAlpha, double loraDropout, TargetSpec
         b.useDora = useDora;
         b.initLoraWeights = initLoraWeights;
         b.fanInFanOut = fanInFanOut;
-        b.taskType = taskType;
-        b.baseModelNameOrPath = baseModelNameOrPath;
-        return b;
+        return b.from(this);
     }
 
     @Override
