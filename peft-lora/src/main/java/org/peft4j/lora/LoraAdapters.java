@@ -13,6 +13,7 @@ import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.MixedBatches;
+import org.peft4j.core.tuner.SequenceAdapters;
 import org.peft4j.core.tuner.TunerLayer;
 
 /**
@@ -71,8 +72,7 @@ public final class LoraAdapters {
     private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
     private List<String> active = List.of();
     private boolean enabled = true;
-    /** Per thread, so that threads running inference at the same time can each choose their own adapters. */
-    private final ThreadLocal<List<String>> perSequence = new ThreadLocal<>();
+    private final SequenceAdapters perSequence = new SequenceAdapters();
 
     /** Adds {@code adapter}; fails if the layer already holds one of its name. */
     public void add(Adapter adapter) {
@@ -230,11 +230,7 @@ public final class LoraAdapters {
 
     /** One adapter name per sequence for the next passes on the calling thread, or null for the active adapters. */
     public void setPerSequence(List<String> names) {
-        if (names == null) {
-            perSequence.remove();
-        } else {
-            perSequence.set(List.copyOf(names));
-        }
+        perSequence.set(names);
     }
 
     /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */

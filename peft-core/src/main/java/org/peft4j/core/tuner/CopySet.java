@@ -14,8 +14,7 @@ final class CopySet {
     private final ModuleDict copies = new ModuleDict();
     private String active;
     private boolean enabled = true;
-    /** Per thread, so that threads running inference at the same time can each choose their own adapters. */
-    private final ThreadLocal<List<String>> perSequence = new ThreadLocal<>();
+    private final SequenceAdapters perSequence = new SequenceAdapters();
 
     CopySet(Module original) {
         this.original = original;
@@ -68,11 +67,7 @@ final class CopySet {
     }
 
     void setPerSequence(List<String> names) {
-        if (names == null) {
-            perSequence.remove();
-        } else {
-            perSequence.set(List.copyOf(names));
-        }
+        perSequence.set(names);
     }
 
     /** The per-sequence names to use for this pass, or null; checks the pass can use them. */
