@@ -155,4 +155,33 @@ class PromptFilesTest {
             assertEquals(2 * (2 + 5), PromptFixtures.logits(gpt2, PromptFixtures.lmBatch()).rows(), "adapter a again");
         }
     }
+
+    /** HF PEFT 0.21's {@code init_weights: "zero"}: the prefix starts as zero keys and values, with or without the projection. */
+    @Test
+    void zeroInitWeightsGiveAZeroPrefixAndRoundTrip(@TempDir Path dir) throws Exception {
+        for (boolean projection : new boolean[] {true, false}) {
+            ObjectNode json = PromptLearning.object();
+            json.put("peft_type", "PREFIX_TUNING").put("num_virtual_tokens", 3).put("prefix_projection", projection).put("encoder_hidden_size", 5)
+                    .put("init_weights", "zero");
+            PrefixTuningConfig config = PrefixTuningConfig.fromHfJson(json);
+            assertTrue(config.zeroInit());
+            assertEquals("zero", config.toHfJson().get("init_weights").asText());
+            CausalLm gpt2 = PromptFixtures.gpt2(6, DataType.FLOAT);
+            Path out = dir.resolve("p" + projection);
+            try (PeftModel<CausalLm> peft = PeftModel.builder(gpt2).adapter("default", config).build()) {
+                peft.save(out);
+                INDArray table = peft.adapterState("default").get("prompt_embeddings").value();
+                assertEquals(projection, table.amaxNumber().doubleValue() > 0, "with the projection only its last Linear is zero");
+            }
+            INDArray saved = AdapterFiles.readWeights(out).get("prompt_embeddings");
+            assertArrayEquals(new long[] {3, 2 * 2 * 8}, saved.shape());
+            assertEquals(0.0, saved.amaxNumber().doubleValue(), "the prefix keys and values start at zero");
+            assertEquals("zero", AdapterFiles.readConfig(out).get("init_weights").asText());
+        }
+        assertTrue(PrefixTuningConfig.pTuningV2(2).toHfJson().get("init_weights").isNull());
+        ObjectNode bad = PromptLearning.object();
+        bad.put("peft_type", "PREFIX_TUNING").put("num_virtual_tokens", 3).put("init_weights", "gaussian");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PrefixTuningConfig.fromHfJson(bad));
+        assertTrue(e.getMessage().contains("init_weights must be null (random) or \"zero\", got \"gaussian\""), e.getMessage());
+    }
 }

@@ -11,6 +11,7 @@ import org.peft4j.core.kernel.Activation;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.nn.ActivationLayer;
 import org.peft4j.core.nn.Layer;
+import org.peft4j.core.nn.Linear;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.ModelHook;
 import org.peft4j.prompt.PromptLearning;
@@ -64,9 +65,17 @@ public final class PrefixTuningMethod extends PromptMethod<PrefixTuningConfig> {
         boolean project = config.prefixProjection() && !sizes.inferenceMode();
         Param table = PromptTable.normalTable(ID, sizes.numVirtualTokens(), project ? d : flat, type, rng);
         Map<String, Layer> encoder = new LinkedHashMap<>();
+        boolean zero = config.zeroInit() && !sizes.inferenceMode();
         if (project) {
-            encoder.put("transform", new Sequential(List.of(PromptTable.torchLinear(ID, d, h, type, rng), new ActivationLayer(Activation.TANH),
-                    PromptTable.torchLinear(ID, h, flat, type, rng))));
+            Layer first = PromptTable.torchLinear(ID, d, h, type, rng);
+            Linear last = PromptTable.torchLinear(ID, h, flat, type, rng);
+            if (zero) {                                                              // HF: zeros_ on transform[-1].weight and .bias
+                last.weight().value().assign(0);
+                last.bias().value().assign(0);
+            }
+            encoder.put("transform", new Sequential(List.of(first, new ActivationLayer(Activation.TANH), last)));
+        } else if (zero) {
+            table.value().assign(0);
         }
         return new PrefixHook(ID, applied, new PromptTable(table, encoder), layers, heads, d / heads, base.kernels());
     }
