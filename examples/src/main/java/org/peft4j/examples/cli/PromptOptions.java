@@ -45,10 +45,13 @@ final class PromptOptions {
         return METHODS.contains(method);
     }
 
-    /** The config of {@code method} with {@code taskType}; the tokenizer gives the ids of --prompt-init-text. */
-    PeftConfig config(String method, TaskType taskType, String model, Tokenizer tokenizer) {
+    /**
+     * The config of {@code method} with {@code taskType}; the tokenizer gives the ids of --prompt-init-text, and
+     * {@code tokenizerNameOrPath} (where HF's AutoTokenizer finds it) is saved with them.
+     */
+    PeftConfig config(String method, TaskType taskType, String tokenizerNameOrPath, Tokenizer tokenizer) {
         PromptLearningConfig config = switch (method) {
-            case "prompt" -> promptTuning(model, tokenizer);
+            case "prompt" -> promptTuning(tokenizerNameOrPath, tokenizer);
             case "ptuning" -> PTuningConfig.of(numVirtualTokens, PTuningConfig.EncoderType.parse(encoderType)).withEncoderHiddenSize(encoderHiddenSize);
             case "prefix" -> prefixProjection ? PrefixTuningConfig.prefixTuning(numVirtualTokens, encoderHiddenSize)
                     : PrefixTuningConfig.pTuningV2(numVirtualTokens);
@@ -58,7 +61,7 @@ final class PromptOptions {
         return config.withBase(config.base().withTaskType(taskType));
     }
 
-    private PromptTuningConfig promptTuning(String model, Tokenizer tokenizer) {
+    private PromptTuningConfig promptTuning(String tokenizerNameOrPath, Tokenizer tokenizer) {
         PromptTuningConfig config = PromptTuningConfig.of(numVirtualTokens);
         switch (promptInit.toLowerCase(Locale.ROOT)) {
             case "random":
@@ -73,7 +76,7 @@ final class PromptOptions {
                 for (int id : tokenizer.encode(promptInitText, Integer.MAX_VALUE).ids()) {
                     ids.add(id);
                 }
-                return config.withTextInit(promptInitText, ids, model);
+                return config.withTextInit(promptInitText, ids, tokenizerNameOrPath);
             default:
                 throw new IllegalArgumentException("--prompt-init must be random, text or vocab, got '" + promptInit + "'");
         }

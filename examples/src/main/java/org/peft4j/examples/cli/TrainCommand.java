@@ -316,7 +316,10 @@ public final class TrainCommand extends CliCommand {
         }
         if (PromptOptions.handles(method)) {
             try (Tokenizer tokenizer = ModelLoader.tokenizer(model, tokenizerFile)) {
-                return prompt.config(method, taskType, baseModelName(model), tokenizer);
+                // HF's tokenizer_name_or_path: where AutoTokenizer finds the tokenizer (--tokenizer's directory, else the model)
+                String tokenizerName = tokenizerFile == null ? baseModelName(model)
+                        : (Files.isDirectory(tokenizerFile) ? tokenizerFile : tokenizerFile.toAbsolutePath().getParent()).toString();
+                return prompt.config(method, taskType, tokenizerName, tokenizer);
             } catch (IllegalArgumentException e) {
                 throw usageError("--method " + method + ": " + e.getMessage());
             }

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -25,6 +26,7 @@ import org.peft4j.core.model.generate.GenerationConfig;
 import org.peft4j.core.model.generate.Generator;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.tokenizer.HfTokenizer;
+import org.peft4j.core.tuner.AdapterFiles;
 import org.peft4j.core.tuner.PeftModel;
 import org.peft4j.prompt.prompttuning.PromptTuningConfig;
 
@@ -209,6 +211,32 @@ class HfPeftPromptFixturesTest {
             assertEquals(0, generated[0], (String) generated[2]);
             assertEquals(generate.get("new_ids"), JSON.readTree((String) generated[1]).get("ids"), name + ": generate --adapter");
         }
+    }
+
+    /**
+     * {@code train --method prompt --prompt-init text --tokenizer FILE} starts from HF's TEXT-initialised table (a learning
+     * rate of 1e-30 moves no float32 value in one step) and records the tokenizer's directory as tokenizer_name_or_path,
+     * where HF's AutoTokenizer finds it.
+     */
+    @Test
+    void cliTextInitGivesHfsTableAndNamesTheTokenizer(@TempDir Path dir) throws Exception {
+        String name = "gpt2-prompt-text";
+        JsonNode hfConfig = JSON.readTree(fixtures().resolve(name).resolve("adapter_config.json").toFile());
+        Path tokenizer = fixtures().resolve("tokenizer").resolve("tokenizer.json");
+        Files.write(dir.resolve("train.jsonl"), List.of("{\"text\":\"w1 w2 w3 w4\"}", "{\"text\":\"w5 w6 w7 w8\"}"));
+        Path out = dir.resolve("adapter");
+        Object[] trained = InfoAndLogitsCommandTest.run("train", "--model", base(expected(name)).toString(), "--tokenizer", tokenizer.toString(),
+                "--task", "causal-lm", "--train", dir.resolve("train.jsonl").toString(), "--max-steps", "1", "--batch-size", "2", "--lr", "1e-30",
+                "--weight-decay", "0", "--warmup-ratio", "0", "--method", "prompt", "--num-virtual-tokens", hfConfig.get("num_virtual_tokens").asText(),
+                "--prompt-init", "text", "--prompt-init-text", hfConfig.get("prompt_tuning_init_text").asText(), "--out", out.toString());
+        assertEquals(0, trained[0], (String) trained[2]);
+        JsonNode ours = JSON.readTree(out.resolve("adapter_config.json").toFile());
+        assertEquals("TEXT", ours.get("prompt_tuning_init").asText());
+        assertEquals(tokenizer.getParent().toAbsolutePath().toString(), ours.get("tokenizer_name_or_path").asText());
+        INDArray hfTable = AdapterFiles.readWeights(fixtures().resolve(name)).get("prompt_embeddings");
+        INDArray ourTable = AdapterFiles.readWeights(out).get("prompt_embeddings");
+        assertArrayEquals(hfTable.shape(), ourTable.shape());
+        assertArrayEquals(hfTable.data().asFloat(), ourTable.data().asFloat(), 0f, "the TEXT-initialised prompt, through the CLI");
     }
 
     /** The printed flat data as rows of {@code width}. */
