@@ -39,7 +39,7 @@ transformers.utils.logging.disable_progress_bar()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(ROOT, "peft-core", "src", "test", "resources", "reference")
 BASES = {"gpt2": "gpt2", "llama": "llama-tied-theta10000", "qwen2": "qwen2-tied-theta1000000-f16"}
-TOLERANCE = 1e-5
+TOLERANCE = 2e-5  # as HfPeftPromptFixturesTest: float32 in another order of operations, measured <= 8.1e-6
 
 
 def padded(ids_text):
