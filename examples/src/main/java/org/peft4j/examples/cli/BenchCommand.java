@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench",
         description = {"Measure speed and memory. Timings belong in docs/benchmarks.md with the command and the machine,",
             "never in tests."},
-        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class, BenchCommand.Scaling.class})
+        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class, BenchCommand.Scaling.class,
+            DeviceCheckCommand.class})
 public final class BenchCommand extends CliCommand {
     @Override
     public Integer call() {
