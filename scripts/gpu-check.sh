@@ -5,9 +5,9 @@
 # Prints one Markdown table (also in target/gpu-check/gpu.md) and exits non-zero if a check fails.
 #
 # Needs: JDK 17, Maven with Maven Central (or a ~/.m2 that already holds nd4j-cuda-11.6), an NVIDIA driver
-# >= 510, and a GPU of compute capability 3.7 to 8.6: ND4J 1.0.0-M2.1's CUDA library holds machine code for
+# >= 510, and a GPU of compute capability 3.7 to 8.9: ND4J 1.0.0-M2.1's CUDA library holds machine code for
 # sm_37...sm_86 and no PTX, so Hopper (9.0) and newer cannot run it (docs/gpu.md; scripts/cuda-archs.py).
-# Without a CUDA 11.6 toolkit on the machine, set GPU_CHECK_REDIST=1 to bundle CUDA's libraries (1.5 GB).
+# Without a CUDA 11.6 toolkit on the machine, set GPU_CHECK_REDIST=1 to bundle CUDA's libraries (1.8 GB).
 # GPU_CHECK_DRY_RUN=1 runs every step on the CPU instead (the GPU run with ND4J-op kernels on nd4j-native),
 # to check the script itself where there is no GPU (without step times, unless GPU_CHECK_TIMINGS names them:
 # minilm, llama).
@@ -26,7 +26,7 @@ if [[ -z "${GPU_CHECK_DRY_RUN:-}" ]]; then
     echo "GPU: $gpus"
     cap=$(head -1 <<<"$gpus" | cut -d, -f2 | tr -d ' ')
     if [[ "${cap%%.*}" -ge 9 ]]; then
-        echo "gpu-check: compute capability $cap: ND4J 1.0.0-M2.1's CUDA kernels stop at 8.6 (see docs/gpu.md)" >&2
+        echo "gpu-check: compute capability $cap: ND4J 1.0.0-M2.1's CUDA kernels have machine code up to sm_86 and no PTX, so they run up to 8.x, not on Hopper (see docs/gpu.md)" >&2
         exit 3
     fi
 fi

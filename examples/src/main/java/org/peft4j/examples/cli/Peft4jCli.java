@@ -73,7 +73,7 @@ public final class Peft4jCli implements Callable<Integer> {
 
     /** What to tell a user whose ND4J backend did not start (ND4J's own warnings above it say why each was skipped). */
     static final String NO_BACKEND = "no ND4J backend could start (the warnings above name the cause). The class path needs one backend:"
-            + " nd4j-native (CPU) or nd4j-cuda-11.6 (an NVIDIA GPU of compute capability 3.7 to 8.6, not Hopper; driver >= 510;"
+            + " nd4j-native (CPU) or nd4j-cuda-11.6 (an NVIDIA GPU of compute capability 3.7 to 8.9, not Hopper; driver >= 510;"
             + " libcuda.so.1 on the library path); see docs/gpu.md";
 
     /** True if {@code e} is ND4J failing to find or start a backend (its Nd4j class then cannot be used at all). */
