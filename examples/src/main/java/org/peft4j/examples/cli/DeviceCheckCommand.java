@@ -60,12 +60,7 @@ public final class DeviceCheckCommand extends CliCommand {
 
     @Override
     public Integer call() throws Exception {
-        KernelChoice choice;
-        try {
-            choice = KernelChoice.parse(kernels);
-        } catch (IllegalArgumentException e) {
-            throw usageError("--kernels: " + e.getMessage());
-        }
+        KernelChoice choice = kernelsOption(kernels);
         for (String t : timings) {
             if (!List.of("minilm", "llama", "none").contains(t)) {
                 throw usageError("--timings: unknown timing '" + t + "'; allowed: minilm, llama, none");
