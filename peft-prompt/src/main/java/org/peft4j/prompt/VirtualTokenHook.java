@@ -18,9 +18,10 @@ import org.peft4j.core.tuner.PeftConfig;
  * 0…n−1 and the real tokens n…n+T−1, and the attention mask gets n leading ones. During generation with a
  * cache they are prepended in the first pass only (later passes find them in the cache).
  *
- * <p>With a {@link PromptTemplate} that puts virtual tokens after the input (P-Tuning's templates), the rows are
- * laid out as the template says (real tokens, then the suffix, then padding) and the context records where the
- * tokens went ({@link SequenceContext#insertRows}); such a template cannot be used with a generation cache.
+ * <p>With a {@link PromptTemplate} (P-Tuning's templates) the rows are laid out as the template says (real tokens,
+ * then the suffix, then padding; for a template without suffix, the same rows as without a template) and the
+ * context records where the tokens went ({@link SequenceContext#insertRows}); a template that puts virtual tokens
+ * after the input cannot be used with a generation cache.
  */
 public final class VirtualTokenHook extends ModelHook {
     /** HF's checkpoint key of the prompt. */
@@ -72,8 +73,7 @@ public final class VirtualTokenHook extends ModelHook {
     @Override
     protected INDArray apply(INDArray tokens, Tape tape) {
         SequenceContext ctx = tape.context();
-        boolean templated = template != null && !template.isPrefix();
-        if (templated && ctx.cache() != null) {
+        if (template != null && !template.isPrefix() && ctx.cache() != null) {
             throw new IllegalArgumentException("template '" + template + "' puts virtual tokens after the input, which generation with a cache "
                     + "cannot do (the suffix would have to move at every step); generate with a template whose virtual tokens all precede "
                     + "the input, e.g. '" + PromptTemplate.prefix(template.virtualTokens()) + "'");
@@ -90,7 +90,7 @@ public final class VirtualTokenHook extends ModelHook {
             throw new IllegalArgumentException("virtual tokens have width " + p.columns() + " but the model's token embeddings have "
                     + tokens.columns() + "; token_dim must equal the hidden size");
         }
-        if (templated) {
+        if (template != null) {                                     // placed by the template (the same rows as below for a prefix)
             int[] tokenRows = new int[batch * t];
             int[] source = template.sourceOfRow(batch, t, sequenceMask(ctx), tokenRows);
             INDArray out = tape.kernels().gatherRows(Nd4j.vstack(tokens, p.castTo(tokens.dataType())), source);   // [B·(n+T), d]

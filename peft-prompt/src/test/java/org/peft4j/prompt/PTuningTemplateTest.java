@@ -243,21 +243,40 @@ class PTuningTemplateTest {
         }
     }
 
+    /** The logits, the loss and every trainable param's gradient of one recorded pass, copied. */
+    private static List<INDArray> pass(PretrainedModel model, PeftModel<PretrainedModel> peft) {
+        TrainableTask<TokenBatch> task = peft.trainableTask(PromptFixtures.task(model));
+        List<ParamRegistry.NamedParam> trainable = new ParamRegistry(model.module()).trainable();
+        trainable.forEach(np -> np.param().zeroGrad());
+        List<INDArray> out = new java.util.ArrayList<>();
+        out.add(PromptFixtures.logits(model, PromptFixtures.batch(model)));
+        try (Tape tape = Tape.recordingWithoutDropout(model.kernels())) {
+            out.add(Nd4j.scalar(task.forward(PromptFixtures.batch(model), tape).value()));
+            task.backward(tape, 1.0);
+        }
+        trainable.forEach(np -> out.add(np.param().grad().dup()));
+        return out;
+    }
+
     @Test
     void theDefaultIsAllVirtualTokensBeforeTheInputBitForBit() {
         for (String kind : List.of("gpt2", "llama", "bert")) {
-            INDArray none;
-            INDArray explicit;
-            PretrainedModel model = PromptGradientTest.model(kind, 9);
-            try (PeftModel<PretrainedModel> peft = PeftModel.builder(model).adapter("default", config(kind, EncoderType.MLP, null)).seed(3).build()) {
-                none = PromptFixtures.logits(model, PromptFixtures.batch(model));
-                assertFalse(peft.config("default").toHfJson().has(PTuningConfig.TEMPLATE_KEY), "no key without a template: HF's file");
+            for (EncoderType type : EncoderType.values()) {
+                List<INDArray> none;
+                List<INDArray> explicit;
+                PretrainedModel model = PromptGradientTest.model(kind, 9);
+                try (PeftModel<PretrainedModel> peft = PeftModel.builder(model).adapter("default", config(kind, type, null)).seed(3).build()) {
+                    none = pass(model, peft);
+                    assertFalse(peft.config("default").toHfJson().has(PTuningConfig.TEMPLATE_KEY), "no key without a template: HF's file");
+                }
+                try (PeftModel<PretrainedModel> peft = PeftModel.builder(model).adapter("default", config(kind, type, "3,input")).seed(3).build()) {
+                    explicit = pass(model, peft);                       // rows placed by the template's gather, not prepended
+                }
+                assertEquals(none.size(), explicit.size());
+                for (int k = 0; k < none.size(); k++) {
+                    PromptFixtures.assertBitIdentical(none.get(k), explicit.get(k), kind + " " + type + ": '3,input' is the default, output " + k);
+                }
             }
-            try (PeftModel<PretrainedModel> peft = PeftModel.builder(model).adapter("default", config(kind, EncoderType.MLP, "3,input")).seed(3)
-                    .build()) {
-                explicit = PromptFixtures.logits(model, PromptFixtures.batch(model));
-            }
-            PromptFixtures.assertBitIdentical(none, explicit, kind + ": '3,input' is the default");
         }
         int[] rows = new int[6];
         int[] source = PromptTemplate.prefix(2).sourceOfRow(2, 3, new int[] {1, 1, 1, 0, 1, 1}, rows);
@@ -319,6 +338,21 @@ class PTuningTemplateTest {
     @Test
     void generationTakesOnlyTemplatesWhoseVirtualTokensPrecedeTheInput() {
         CausalLm model = PromptFixtures.gpt2(12);
+        double[][] steps = new double[2][];
+        for (int k = 0; k < 2; k++) {
+            try (PeftModel<PretrainedModel> peft = PeftModel.builder((PretrainedModel) model)
+                    .adapter("default", config("gpt2", EncoderType.MLP, k == 0 ? null : "3,input")).seed(2).build();
+                    KeyValueCache cache = new KeyValueCache()) {
+                for (int[] tokens : new int[][] {{1, 2}, {5}, {9}}) {
+                    try (Tape tape = Tape.inference(model.kernels())) {
+                        INDArray logits = model.forward(new TokenBatch(1, tokens.length, tokens, null, null), cache, tape);
+                        steps[k] = logits.getRow(logits.rows() - 1).toDoubleVector();
+                    }
+                }
+                assertEquals(3 + 4, cache.length(), "the virtual tokens are cached once");
+            }
+        }
+        assertArrayEquals(steps[0], steps[1], 0.0, "a prefix template generates as the default");
         try (PeftModel<PretrainedModel> peft = PeftModel.builder((PretrainedModel) model).adapter("default", config("gpt2", EncoderType.MLP, "2,input,1"))
                 .build(); KeyValueCache cache = new KeyValueCache(); Tape tape = Tape.inference(model.kernels())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
