@@ -101,10 +101,9 @@ public record PromptTemplate(int before, int after) {
     }
 
     /**
-     * The row of every source row in the combined batch {@code [batch·(n+T)]}: sources are the batch's token rows
-     * {@code [batch·T]} followed by the prompt's n rows, so {@code sourceOfRow[r]} indexes
-     * {@code vstack(tokens, prompt)}. {@code tokenRows} receives each token's row within its sequence
-     * {@code [batch·T]}.
+     * For every row r of the combined batch {@code [batch·(n+T)]}, the row it copies from {@code vstack(tokens,
+     * prompt)}: indices below batch·T are the batch's token rows, batch·T + j is the prompt's row j (the layout
+     * above). {@code tokenRows} receives each token's row within its sequence {@code [batch·T]}.
      *
      * @param mask the attention mask {@code [batch·T]} (1 = real token), or null when nothing is padded
      */
