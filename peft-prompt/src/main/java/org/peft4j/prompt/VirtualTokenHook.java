@@ -17,6 +17,11 @@ import org.peft4j.core.tuner.PeftConfig;
  * prepends them to {@code inputs_embeds}: the sequence becomes n + T rows, the virtual tokens take positions
  * 0…n−1 and the real tokens n…n+T−1, and the attention mask gets n leading ones. During generation with a
  * cache they are prepended in the first pass only (later passes find them in the cache).
+ *
+ * <p>With a {@link PromptTemplate} (P-Tuning's templates) the rows are laid out as the template says (real tokens,
+ * then the suffix, then padding; for a template without suffix, the same rows as without a template) and the
+ * context records where the tokens went ({@link SequenceContext#insertRows}); a template that puts virtual tokens
+ * after the input cannot be used with a generation cache.
  */
 public final class VirtualTokenHook extends ModelHook {
     /** HF's checkpoint key of the prompt. */
@@ -26,11 +31,24 @@ public final class VirtualTokenHook extends ModelHook {
     private final PeftConfig config;
     private final Slot<PromptTable> prompt;
     private final Kernels kernels;
+    /** Where the virtual tokens go; null: all before the input. */
+    private final PromptTemplate template;
 
-    private record Saved(int batch, int tokens) {
+    /** {@code source}: for a template, the source row (tokens, then prompt) of every combined row; else null. */
+    private record Saved(int batch, int tokens, int[] source) {
     }
 
     public VirtualTokenHook(String methodId, PeftConfig config, PromptTable prompt, Kernels kernels) {
+        this(methodId, config, prompt, kernels, null);
+    }
+
+    /** Virtual tokens placed as {@code template} says (null: all before the input); its count must be the prompt's length. */
+    public VirtualTokenHook(String methodId, PeftConfig config, PromptTable prompt, Kernels kernels, PromptTemplate template) {
+        if (template != null && template.virtualTokens() != prompt.length()) {
+            throw new IllegalArgumentException("template '" + template + "' places " + template.virtualTokens() + " virtual tokens but the prompt has "
+                    + prompt.length());
+        }
+        this.template = template;
         this.methodId = methodId;
         this.config = config;
         this.prompt = child("prompt_encoder", PromptTable.class, prompt);
@@ -55,8 +73,13 @@ public final class VirtualTokenHook extends ModelHook {
     @Override
     protected INDArray apply(INDArray tokens, Tape tape) {
         SequenceContext ctx = tape.context();
+        if (template != null && !template.isPrefix() && ctx.cache() != null) {
+            throw new IllegalArgumentException("template '" + template + "' puts virtual tokens after the input, which generation with a cache "
+                    + "cannot do (the suffix would have to move at every step); generate with a template whose virtual tokens all precede "
+                    + "the input, e.g. '" + PromptTemplate.prefix(template.virtualTokens()) + "'");
+        }
         if (ctx.cache() != null && ctx.cache().length() > 0) {
-            tape.push(this, new Saved(-1, -1));                     // the virtual tokens are in the cache already
+            tape.push(this, new Saved(-1, -1, null));                     // the virtual tokens are in the cache already
             return tokens;
         }
         int n = prompt.get().length();
@@ -67,6 +90,14 @@ public final class VirtualTokenHook extends ModelHook {
             throw new IllegalArgumentException("virtual tokens have width " + p.columns() + " but the model's token embeddings have "
                     + tokens.columns() + "; token_dim must equal the hidden size");
         }
+        if (template != null) {                                     // placed by the template (the same rows as below for a prefix)
+            int[] tokenRows = new int[batch * t];
+            int[] source = template.sourceOfRow(batch, t, sequenceMask(ctx), tokenRows);
+            INDArray out = tape.kernels().gatherRows(Nd4j.vstack(tokens, p.castTo(tokens.dataType())), source);   // [B·(n+T), d]
+            ctx.insertRows(n + t, tokenRows);
+            tape.push(this, new Saved(batch, t, source));
+            return out;
+        }
         INDArray out = Nd4j.create(tokens.dataType(), (long) batch * (n + t), tokens.columns());
         for (int b = 0; b < batch; b++) {
             long at = (long) b * (n + t);
@@ -75,8 +106,21 @@ public final class VirtualTokenHook extends ModelHook {
                     .assign(tokens.get(NDArrayIndex.interval((long) b * t, (long) (b + 1) * t), NDArrayIndex.all()));
         }
         ctx.prependTokens(n);
-        tape.push(this, new Saved(batch, t));
+        tape.push(this, new Saved(batch, t, null));
         return out;
+    }
+
+    /** The mask entries {@code [batch·seqLen]} of this pass's own rows, or null when every key is visible. */
+    private static int[] sequenceMask(SequenceContext ctx) {
+        int[] keys = ctx.keyMask();
+        if (keys == null) {
+            return null;
+        }
+        int[] mask = new int[ctx.rows()];
+        for (int b = 0; b < ctx.batch(); b++) {
+            System.arraycopy(keys, b * ctx.keyLength() + ctx.pastLength(), mask, b * ctx.seqLen(), ctx.seqLen());
+        }
+        return mask;
     }
 
     @Override
@@ -87,6 +131,13 @@ public final class VirtualTokenHook extends ModelHook {
         }
         int n = prompt.get().length();
         int t = s.tokens();
+        if (s.source() != null) {
+            long tokenRows = (long) s.batch() * t;
+            INDArray dSource = Nd4j.zeros(grad.dataType(), tokenRows + n, grad.columns());
+            tape.kernels().scatterAddRows(dSource, s.source(), grad);
+            prompt.get().backward(dSource.get(NDArrayIndex.interval(tokenRows, tokenRows + n), NDArrayIndex.all()).dup('c'), tape);
+            return dSource.get(NDArrayIndex.interval(0, tokenRows), NDArrayIndex.all()).dup('c');
+        }
         INDArray dPrompt = Nd4j.zeros(grad.dataType(), n, grad.columns());
         INDArray dTokens = Nd4j.create(grad.dataType(), (long) s.batch() * t, grad.columns());
         for (int b = 0; b < s.batch(); b++) {
@@ -112,6 +163,6 @@ public final class VirtualTokenHook extends ModelHook {
 
     @Override
     public String describe() {
-        return "VirtualTokenHook(" + methodId + ", n=" + prompt.get().length() + ")";
+        return "VirtualTokenHook(" + methodId + ", n=" + prompt.get().length() + (template == null ? "" : ", template=" + template) + ")";
     }
 }

@@ -13,6 +13,8 @@ import org.peft4j.core.model.bert.BertConfig;
 import org.peft4j.core.model.bert.BertForSequenceClassification;
 import org.peft4j.core.model.gpt2.Gpt2Config;
 import org.peft4j.core.model.gpt2.Gpt2Model;
+import org.peft4j.core.model.llama.LlamaConfig;
+import org.peft4j.core.model.llama.LlamaModel;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.train.TrainableTask;
 import org.peft4j.core.tuner.PeftModel;
@@ -111,6 +113,30 @@ public record Workload(PretrainedModel model, TrainableTask<TokenBatch> task, To
                 yield new Workload(model, peft.trainableTask(task), batch, peft);
             }
         };
+    }
+
+    /**
+     * A LLaMA-style decoder of {@code spec.hidden()} and {@code spec.layers()} (MLP 2.75 × hidden, as
+     * LLaMA's 2048 → 5632; key/value heads = heads; vocab {@code spec.vocab()}), causal-LM loss over a random
+     * batch; LoRA r 8, alpha 16 on q_proj and v_proj. Only {@link Setup#LORA} and {@link Setup#QLORA}: a full
+     * fine-tuning of this size does not fit where it is meant to run.
+     */
+    public static Workload llama(Spec spec, Setup setup) {
+        if (setup != Setup.LORA && setup != Setup.QLORA) {
+            throw new IllegalArgumentException("the LLaMA-style workload runs lora or qlora, not " + setup.label());
+        }
+        int mlp = (int) Math.round(spec.hidden() * 2.75 / 256) * 256;
+        LlamaConfig config = LlamaConfig.builder().vocabSize(spec.vocab()).hiddenSize(spec.hidden()).intermediateSize(mlp)
+                .numHiddenLayers(spec.layers()).numAttentionHeads(spec.heads()).numKeyValueHeads(spec.heads())
+                .maxPositionEmbeddings(Math.max(2048, spec.seqLen())).build();
+        LlamaModel model = LlamaModel.random(config, 1, DataType.FLOAT, spec.kernels());
+        if (setup == Setup.QLORA) {
+            Quantization.qlora().apply(model);
+        }
+        LoraConfig lora = LoraConfig.builder().r(8).loraAlpha(16).targetModules("q_proj", "v_proj").taskType(TaskType.CAUSAL_LM).build();
+        PeftModel<LlamaModel> peft = PeftModel.builder(model).adapter("default", lora).seed(1).build();
+        TokenBatch batch = TokenBatch.causalLm(randomIds(spec.batch(), spec.seqLen(), spec.vocab(), 7));
+        return new Workload(model, peft.trainableTask(new CausalLmTask(model)), batch, peft);
     }
 
     private static int[][] randomIds(int batch, int seq, int vocab, long seed) {

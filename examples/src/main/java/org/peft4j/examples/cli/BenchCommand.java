@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench",
         description = {"Measure speed and memory. Timings belong in docs/benchmarks.md with the command and the machine,",
             "never in tests."},
-        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class, BenchCommand.Scaling.class})
+        subcommands = {BenchCommand.Engine.class, BenchCommand.Compare.class, BenchCommand.Profile.class, BenchCommand.Scaling.class,
+            DeviceCheckCommand.class})
 public final class BenchCommand extends CliCommand {
     @Override
     public Integer call() {
@@ -76,12 +77,7 @@ public final class BenchCommand extends CliCommand {
             if (warmup < 0) {
                 throw usageError("--warmup must be >= 0, got " + warmup);
             }
-            KernelChoice choice;
-            try {
-                choice = KernelChoice.parse(kernels);
-            } catch (IllegalArgumentException e) {
-                throw usageError("--kernels: " + e.getMessage());
-            }
+            KernelChoice choice = kernelsOption(kernels);
             Spec s = new Spec(vocab, hidden, layers, heads, seqLen, batch, warmup, steps, rounds, choice);
             List<Setup> chosen = new java.util.ArrayList<>();
             for (String name : setups) {
@@ -215,12 +211,7 @@ public final class BenchCommand extends CliCommand {
             if (warmup < 0 || steps <= 0) {
                 throw usageError("--warmup must be >= 0 and --steps > 0");
             }
-            KernelChoice choice;
-            try {
-                choice = KernelChoice.parse(kernels);
-            } catch (IllegalArgumentException e) {
-                throw usageError("--kernels: " + e.getMessage());
-            }
+            KernelChoice choice = kernelsOption(kernels);
             Spec base = switch (model) {
                 case "gpt" -> Spec.gptStandard();
                 case "bert" -> Spec.bertStandard();

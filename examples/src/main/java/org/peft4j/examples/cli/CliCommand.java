@@ -31,4 +31,13 @@ public abstract class CliCommand implements Callable<Integer> {
     protected ParameterException usageError(String message) {
         return new ParameterException(spec.commandLine(), message);
     }
+
+    /** The value of a {@code --kernels} option; an unknown name is a usage error listing the allowed ones. */
+    protected org.peft4j.core.kernel.KernelChoice kernelsOption(String value) {
+        try {
+            return org.peft4j.core.kernel.KernelChoice.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw usageError("--kernels: " + e.getMessage());
+        }
+    }
 }

@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.SequenceClassifier;
@@ -47,6 +47,7 @@ public final class LogitsCommand extends CliCommand {
                 : AdapterSupport.load(model, adapter, ModelLoader.describedOptions(model), quantization).base();
         TokenBatch batch = pad(sequences);
         INDArray output;
+        int[] tokenRows;
         try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL); Tape tape = Tape.inference(loaded.kernels())) {
             if (loaded instanceof CausalLm lm) {
                 checkIds(sequences, lm.vocabSize());
@@ -58,8 +59,9 @@ public final class LogitsCommand extends CliCommand {
             } else {
                 throw new IllegalArgumentException("--model " + model + ": a " + loaded.modelType() + " model with neither next-token logits nor a hidden state");
             }
+            tokenRows = tape.context().inputRows();
         }
-        output = givenTokens(output, batch);
+        output = givenTokens(output, batch, tokenRows);
         long width = output.columns();
         long rowsPerSequence = output.rows() / batch.batch();                   // seqLen, or 1 for a sequence classifier
         StringBuilder sb = new StringBuilder(64 + (int) output.length() * 12);
@@ -78,18 +80,21 @@ public final class LogitsCommand extends CliCommand {
     }
 
     /**
-     * The rows of the given tokens: a prompt adapter's virtual tokens (rows prepended to each sequence) are
-     * dropped, so every row belongs to a given token.
+     * The rows of the given tokens: a prompt adapter's virtual tokens (rows placed before or among each sequence's
+     * tokens) are dropped, so every row belongs to a given token, in the given order.
+     *
+     * @param tokenRows the row of each given token within its sequence {@code [batch·T]}, as the pass's context records it
      */
-    static INDArray givenTokens(INDArray output, TokenBatch batch) {
+    static INDArray givenTokens(INDArray output, TokenBatch batch, int[] tokenRows) {
         long perSequence = output.rows() / batch.batch();
-        long extra = perSequence - batch.seqLen();
-        if (extra <= 0) {
+        if (perSequence <= batch.seqLen()) {
             return output;
         }
-        return output.reshape(batch.batch(), perSequence, output.columns())
-                .get(NDArrayIndex.all(), NDArrayIndex.interval(extra, perSequence), NDArrayIndex.all()).dup('c')
-                .reshape((long) batch.batch() * batch.seqLen(), output.columns());
+        int[] rows = new int[tokenRows.length];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = (int) (i / batch.seqLen() * perSequence) + tokenRows[i];
+        }
+        return Nd4j.pullRows(output, 1, rows, 'c');
     }
 
     /** "1,2,3;4,5" → {{1,2,3},{4,5}}; errors name the offending piece. */

@@ -58,7 +58,33 @@ public final class Peft4jCli implements Callable<Integer> {
 
     /** Runs the tool and exits the JVM with its exit code. */
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (ExceptionInInitializerError | NoClassDefFoundError e) {
+            if (!isNoBackend(e)) {
+                throw e;
+            }
+            System.err.println("peft4j: error: " + NO_BACKEND);
+            code = EXIT_FAILURE;
+        }
+        System.exit(code);
+    }
+
+    /** What to tell a user whose ND4J backend did not start (ND4J's own warnings above it say why each was skipped). */
+    static final String NO_BACKEND = "no ND4J backend could start (the warnings above name the cause). The class path needs one backend:"
+            + " nd4j-native (CPU) or nd4j-cuda-11.6 (an NVIDIA GPU of compute capability 3.7 to 8.9, not Hopper; driver >= 510;"
+            + " libcuda.so.1 on the library path); see docs/gpu.md";
+
+    /** True if {@code e} is ND4J failing to find or start a backend (its Nd4j class then cannot be used at all). */
+    static boolean isNoBackend(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String message = String.valueOf(t.getMessage());
+            if (t.getClass().getName().endsWith("NoAvailableBackendException") || message.contains("org.nd4j.linalg.factory.Nd4j")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The configured command line: error handlers, case-insensitive enum values; set its out and err to capture output. */

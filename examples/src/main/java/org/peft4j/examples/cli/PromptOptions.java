@@ -7,6 +7,7 @@ import org.peft4j.core.tokenizer.Tokenizer;
 import org.peft4j.core.tuner.PeftConfig;
 import org.peft4j.core.tuner.TaskType;
 import org.peft4j.prompt.PromptLearningConfig;
+import org.peft4j.prompt.PromptTemplate;
 import org.peft4j.prompt.prefix.PrefixTuningConfig;
 import org.peft4j.prompt.prompttuning.PromptTuningConfig;
 import org.peft4j.prompt.ptuning.PTuningConfig;
@@ -36,6 +37,11 @@ final class PromptOptions {
     @Option(names = "--encoder-hidden-size", paramLabel = "N", description = "--method ptuning or prefix: the encoder's hidden size (default: hidden size).")
     Integer encoderHiddenSize;
 
+    @Option(names = "--ptuning-template", paramLabel = "TEMPLATE",
+            description = "--method ptuning: where the virtual tokens go around the input, counts and 'input' once, e.g. \"3,input,3\" "
+                    + "(the counts sum to --num-virtual-tokens; default: all before the input).")
+    String ptuningTemplate;
+
     @Option(names = "--prefix-projection", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "--method prefix: reparameterize the prefix through an MLP while training (--no-prefix-projection: as ptuning-v2).")
     boolean prefixProjection;
@@ -50,9 +56,13 @@ final class PromptOptions {
      * {@code tokenizerNameOrPath} (where HF's AutoTokenizer finds it) is saved with them.
      */
     PeftConfig config(String method, TaskType taskType, String tokenizerNameOrPath, Tokenizer tokenizer) {
+        if (ptuningTemplate != null && !method.equals("ptuning")) {
+            throw new IllegalArgumentException("--ptuning-template applies to --method ptuning only, not " + method);
+        }
         PromptLearningConfig config = switch (method) {
             case "prompt" -> promptTuning(tokenizerNameOrPath, tokenizer);
-            case "ptuning" -> PTuningConfig.of(numVirtualTokens, PTuningConfig.EncoderType.parse(encoderType)).withEncoderHiddenSize(encoderHiddenSize);
+            case "ptuning" -> PTuningConfig.of(numVirtualTokens, PTuningConfig.EncoderType.parse(encoderType)).withEncoderHiddenSize(encoderHiddenSize)
+                    .withTemplate(ptuningTemplate == null ? null : PromptTemplate.parse(ptuningTemplate));
             case "prefix" -> prefixProjection ? PrefixTuningConfig.prefixTuning(numVirtualTokens, encoderHiddenSize)
                     : PrefixTuningConfig.pTuningV2(numVirtualTokens);
             case "ptuning-v2" -> PrefixTuningConfig.pTuningV2(numVirtualTokens);

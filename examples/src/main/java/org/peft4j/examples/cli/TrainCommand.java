@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 import java.util.Map;
@@ -65,9 +66,20 @@ public final class TrainCommand extends CliCommand {
     @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation data (JSONL), evaluated before and after training.")
     Path eval;
 
-    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full",
-            description = "Fine-tuning method: full, lora, qlora (LoRA over an NF4 base with double quantization, see --quantize), adalora, "
-                    + "adapter (bottleneck adapters), bitfit, prompt, ptuning, prefix or ptuning-v2.")
+    /** The --method values, in the order the help and the errors list them. */
+    static final List<String> METHODS = List.of("full", "lora", "qlora", "adalora", "adapter", "bitfit", "prompt", "ptuning", "prefix", "ptuning-v2");
+
+    /** The --method values for picocli's help ({@code ${COMPLETION-CANDIDATES}}). */
+    static final class Methods implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return METHODS.iterator();
+        }
+    }
+
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "full", completionCandidates = Methods.class,
+            description = "Fine-tuning method: ${COMPLETION-CANDIDATES}. qlora is lora over an NF4 base with double quantization (see "
+                    + "--quantize); adapter means bottleneck adapters.")
     String method;
 
     @picocli.CommandLine.Mixin
@@ -160,10 +172,9 @@ public final class TrainCommand extends CliCommand {
     public Integer call() throws Exception {
         TaskKind kind = parse(() -> TaskKind.parse(task));
         KernelChoice kernelChoice = parse(() -> KernelChoice.parse(kernels));
-        if (!method.equals("full") && !method.equals("lora") && !method.equals("qlora") && !method.equals("adalora") && !PromptOptions.handles(method)
-                && !AdapterMethodOptions.handles(method)) {
-            throw usageError("--method must be full, lora, qlora, adalora, adapter, bitfit, prompt, ptuning, prefix or ptuning-v2, got '"
-                    + method + "'");
+        if (!METHODS.contains(method)) {
+            String allowed = String.join(", ", METHODS.subList(0, METHODS.size() - 1)) + " or " + METHODS.get(METHODS.size() - 1);
+            throw usageError("--method must be " + allowed + ", got '" + method + "'");
         }
         if (methodConfig != null && method.equals("full")) {
             throw usageError("--config describes a method's adapter; use it with any --method but full");

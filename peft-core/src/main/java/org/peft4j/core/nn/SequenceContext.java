@@ -17,6 +17,10 @@ public final class SequenceContext {
     private int cacheLength;
     /** [batch][pastLength + seqLen] flattened; 1 = visible key, 0 = padding. Null: every key is visible. */
     private int[] keyMask;
+    /** Tokens per sequence in the model's input (before any hook). */
+    private final int inputLength;
+    /** [batch][inputLength] flattened: the row of each input token within its sequence. Null: the last inputLength rows. */
+    private int[] inputRows;
 
     /**
      * @param batch   number of sequences
@@ -32,7 +36,30 @@ public final class SequenceContext {
         }
         this.batch = batch;
         this.seqLen = seqLen;
+        this.inputLength = seqLen;
         this.keyMask = padMask == null ? null : padMask.clone();
+    }
+
+    /** Tokens per sequence in the model's input, before hooks inserted rows. */
+    public int inputLength() {
+        return inputLength;
+    }
+
+    /**
+     * The row within its sequence of every input token, {@code [batch · inputLength]}: the last inputLength rows
+     * (after rows prepended by hooks) unless a hook placed rows among them ({@link #insertRows}). A new array.
+     */
+    public int[] inputRows() {
+        if (inputRows != null) {
+            return inputRows.clone();
+        }
+        int[] rows = new int[batch * inputLength];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < inputLength; t++) {
+                rows[b * inputLength + t] = seqLen - inputLength + t;
+            }
+        }
+        return rows;
     }
 
     public int batch() {
@@ -83,6 +110,57 @@ public final class SequenceContext {
             keyMask = insertVisible(keyMask, keyLength(), pastLength(), count);
         }
         seqLen += count;
+        if (inputRows != null) {
+            for (int i = 0; i < inputRows.length; i++) {
+                inputRows[i] += count;
+            }
+        }
+    }
+
+    /**
+     * Places always-visible positions among the rows of every sequence (virtual tokens between real tokens):
+     * row s of sequence b moves to row {@code newRows[b·seqLen + s]} of a sequence of {@code newSeqLen} rows,
+     * keeping its mask entry; the rows no old row takes are the inserted ones (mask 1). The rows of one sequence
+     * must go to distinct places in [0, newSeqLen). Positions stay consecutive over the new rows.
+     */
+    public void insertRows(int newSeqLen, int[] newRows) {
+        if (newSeqLen <= seqLen || newRows.length != batch * seqLen) {
+            throw new IllegalArgumentException("inserting rows needs a longer sequence than " + seqLen + " and one new place per row ("
+                    + batch * seqLen + "), got length " + newSeqLen + " and " + newRows.length + " places");
+        }
+        for (int b = 0; b < batch; b++) {
+            boolean[] taken = new boolean[newSeqLen];
+            for (int s = 0; s < seqLen; s++) {
+                int r = newRows[b * seqLen + s];
+                if (r < 0 || r >= newSeqLen || taken[r]) {
+                    throw new IllegalArgumentException("row " + s + " of sequence " + b + " moves to " + r
+                            + ", which is outside [0, " + newSeqLen + ") or taken by another row");
+                }
+                taken[r] = true;
+            }
+        }
+        int past = pastLength();
+        if (keyMask != null) {
+            int oldKeyLen = keyLength();
+            int newKeyLen = past + newSeqLen;
+            int[] out = new int[batch * newKeyLen];
+            Arrays.fill(out, 1);
+            for (int b = 0; b < batch; b++) {
+                System.arraycopy(keyMask, b * oldKeyLen, out, b * newKeyLen, past);
+                for (int s = 0; s < seqLen; s++) {
+                    out[b * newKeyLen + past + newRows[b * seqLen + s]] = keyMask[b * oldKeyLen + past + s];
+                }
+            }
+            keyMask = out;
+        }
+        int[] oldInputRows = inputRows();
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < inputLength; t++) {
+                oldInputRows[b * inputLength + t] = newRows[b * seqLen + oldInputRows[b * inputLength + t]];
+            }
+        }
+        inputRows = oldInputRows;
+        seqLen = newSeqLen;
     }
 
     /**

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Function;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.ParamRegistry;
@@ -98,5 +100,25 @@ final class CopySet {
             }
         }
         return out;
+    }
+
+    /**
+     * The wrappers' forward pass over {@code rows} rows: through the current module, which {@code wrapper}
+     * pushes on the tape for its backward pass; or, with per-sequence adapters, through the original and
+     * through each copy the batch names, keeping each sequence's rows from its own module (inference only).
+     */
+    INDArray forward(Object wrapper, Tape tape, int rows, Function<Module, INDArray> run) {
+        List<String> names = perSequence(tape, rows);
+        if (names != null) {
+            INDArray y = run.apply(original);
+            for (String adapter : copiedAmong(names)) {
+                MixedBatches.copyRows(run.apply(copyOf(adapter)), y, names, adapter);
+            }
+            return y;
+        }
+        Module module = current();
+        INDArray y = run.apply(module);
+        tape.push(wrapper, module);
+        return y;
     }
 }

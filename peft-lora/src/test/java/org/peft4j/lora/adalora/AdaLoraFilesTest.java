@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.peft4j.core.testing.TestResources;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -42,18 +43,6 @@ import org.peft4j.core.tuner.PeftModel;
  */
 class AdaLoraFilesTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    /** Copies resource files (which may sit in peft-core's test jar) into {@code dir}. */
-    private static Path copy(Path dir, String folder, String... names) throws Exception {
-        Files.createDirectories(dir);
-        for (String name : names) {
-            try (InputStream in = AdaLoraFilesTest.class.getResourceAsStream(folder + "/" + name)) {
-                assertTrue(in != null, "resource " + folder + "/" + name + " is on the test class path");
-                Files.copy(in, dir.resolve(name));
-            }
-        }
-        return dir;
-    }
 
     private static TokenBatch batch(JsonNode expected) {
         int b = expected.get("input_ids").size();
@@ -91,8 +80,8 @@ class AdaLoraFilesTest {
 
     @Test
     void hfAdapterGivesTheReferenceLogitsUnmergedAndMerged(@TempDir Path tmp) throws Exception {
-        Path base = copy(tmp.resolve("gpt2"), "/reference/gpt2", "config.json", "model.safetensors");
-        Path adapter = copy(tmp.resolve("adapter"), "/adalora-reference", "adapter_config.json", "adapter_model.safetensors", "expected.json");
+        Path base = TestResources.copy(tmp.resolve("gpt2"), "/reference/gpt2", "config.json", "model.safetensors");
+        Path adapter = TestResources.copy(tmp.resolve("adapter"), "/adalora-reference", "adapter_config.json", "adapter_model.safetensors", "expected.json");
         JsonNode expected = JSON.readTree(adapter.resolve("expected.json").toFile());
         TokenBatch batch = batch(expected);
         CausalLm model = (CausalLm) HfCheckpoint.load(base, new LoadOptions(DataType.FLOAT, KernelChoice.AUTO, ModelHead.CAUSAL_LM, 0, 42));

@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Set;
 import org.peft4j.prompt.PromptLearning;
 import org.peft4j.prompt.PromptLearningConfig;
+import org.peft4j.prompt.PromptTemplate;
 
 /**
  * P-Tuning v1 (Liu et al., arXiv 2103.10385; HF PEFT's {@code PromptEncoderConfig}): n virtual tokens produced
@@ -14,15 +15,23 @@ import org.peft4j.prompt.PromptLearningConfig;
  * a bidirectional LSTM of {@code encoderNumLayers} layers, then Linear(2h, 2h) → ReLU → Linear(2h, d).
  * The saved prompt is the encoder's output; a loaded adapter is that flat table.
  *
+ * <p>{@code template} (peft4j's extension, saved under {@value #TEMPLATE_KEY}, which HF PEFT ignores) places the
+ * virtual tokens around the input as the paper's templates do, e.g. {@code "3,input,3"}; null (and files without
+ * the key) means all before the input, as HF PEFT does.
+ *
  * @param base              the shared prompt fields
  * @param encoderType       MLP or LSTM (HF's encoder_reparameterization_type)
  * @param encoderHiddenSize h, or null for token_dim
  * @param encoderNumLayers  LSTM layers (HF ignores it for the MLP, which always has 3 Linear layers)
+ * @param template          where the virtual tokens go (its counts sum to num_virtual_tokens), or null: all before the input
  */
-public record PTuningConfig(PromptLearning base, EncoderType encoderType, Integer encoderHiddenSize, int encoderNumLayers)
-        implements PromptLearningConfig {
+public record PTuningConfig(PromptLearning base, EncoderType encoderType, Integer encoderHiddenSize, int encoderNumLayers,
+        PromptTemplate template) implements PromptLearningConfig {
     public static final String PEFT_TYPE = "P_TUNING";
-    private static final Set<String> KEYS = Set.of("encoder_reparameterization_type", "encoder_hidden_size", "encoder_num_layers", "encoder_dropout");
+    /** The adapter_config.json key of the template (peft4j's own; HF PEFT ignores unknown keys). */
+    public static final String TEMPLATE_KEY = "peft4j_template";
+    private static final Set<String> KEYS = Set.of("encoder_reparameterization_type", "encoder_hidden_size", "encoder_num_layers", "encoder_dropout",
+            TEMPLATE_KEY);
 
     /** HF's {@code PromptEncoderReparameterizationType}. */
     public enum EncoderType {
@@ -47,6 +56,15 @@ public record PTuningConfig(PromptLearning base, EncoderType encoderType, Intege
         if (encoderNumLayers <= 0) {
             throw new IllegalArgumentException("encoder_num_layers must be > 0, got " + encoderNumLayers);
         }
+        if (template != null && template.virtualTokens() != base.numVirtualTokens()) {
+            throw new IllegalArgumentException("template '" + template + "' has " + template.virtualTokens() + " virtual tokens but num_virtual_tokens = "
+                    + base.numVirtualTokens() + "; its counts must sum to num_virtual_tokens");
+        }
+    }
+
+    /** Without a template: the virtual tokens all precede the input. */
+    public PTuningConfig(PromptLearning base, EncoderType encoderType, Integer encoderHiddenSize, int encoderNumLayers) {
+        this(base, encoderType, encoderHiddenSize, encoderNumLayers, null);
     }
 
     /** n virtual tokens from an MLP encoder of hidden size token_dim. */
@@ -55,12 +73,17 @@ public record PTuningConfig(PromptLearning base, EncoderType encoderType, Intege
     }
 
     public PTuningConfig withEncoderHiddenSize(Integer h) {
-        return new PTuningConfig(base, encoderType, h, encoderNumLayers);
+        return new PTuningConfig(base, encoderType, h, encoderNumLayers, template);
+    }
+
+    /** This config with virtual tokens placed as {@code t} says (null: all before the input). */
+    public PTuningConfig withTemplate(PromptTemplate t) {
+        return new PTuningConfig(base, encoderType, encoderHiddenSize, encoderNumLayers, t);
     }
 
     @Override
     public PTuningConfig withBase(PromptLearning newBase) {
-        return new PTuningConfig(newBase, encoderType, encoderHiddenSize, encoderNumLayers);
+        return new PTuningConfig(newBase, encoderType, encoderHiddenSize, encoderNumLayers, template);
     }
 
     @Override
@@ -80,10 +103,16 @@ public record PTuningConfig(PromptLearning base, EncoderType encoderType, Intege
         }
         n.put("encoder_num_layers", encoderNumLayers);
         n.put("encoder_dropout", 0.0);
+        if (template != null) {
+            n.put(TEMPLATE_KEY, template.toString());
+        }
         return n;
     }
 
-    /** Reads an adapter_config.json of peft_type P_TUNING; encoder_dropout must be 0 (peft4j's LSTM has none). */
+    /**
+     * Reads an adapter_config.json of peft_type P_TUNING; encoder_dropout must be 0 (peft4j's LSTM has none). A
+     * {@value #TEMPLATE_KEY} string is parsed as a template; without it the virtual tokens precede the input.
+     */
     public static PTuningConfig fromHfJson(JsonNode json) {
         PromptLearning base = PromptLearning.fromHfJson(json, PEFT_TYPE, KEYS);
         if (json.hasNonNull("encoder_dropout") && json.get("encoder_dropout").doubleValue() != 0.0 && !base.inferenceMode()) {
@@ -91,7 +120,14 @@ public record PTuningConfig(PromptLearning base, EncoderType encoderType, Intege
         }
         EncoderType type = json.hasNonNull("encoder_reparameterization_type")
                 ? EncoderType.parse(json.get("encoder_reparameterization_type").asText()) : EncoderType.MLP;
+        PromptTemplate template = null;
+        if (json.hasNonNull(TEMPLATE_KEY)) {
+            if (!json.get(TEMPLATE_KEY).isTextual()) {
+                throw new IllegalArgumentException(TEMPLATE_KEY + " must be a string such as \"3,input,3\", got " + json.get(TEMPLATE_KEY));
+            }
+            template = PromptTemplate.parse(json.get(TEMPLATE_KEY).asText());
+        }
         return new PTuningConfig(base, type, json.hasNonNull("encoder_hidden_size") ? json.get("encoder_hidden_size").intValue() : null,
-                json.hasNonNull("encoder_num_layers") ? json.get("encoder_num_layers").intValue() : 2);
+                json.hasNonNull("encoder_num_layers") ? json.get("encoder_num_layers").intValue() : 2, template);
     }
 }

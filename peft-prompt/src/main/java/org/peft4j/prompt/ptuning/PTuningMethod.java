@@ -20,7 +20,7 @@ import org.peft4j.prompt.VirtualTokenHook;
 /**
  * P-Tuning v1 as a method: a {@link VirtualTokenHook} whose prompt is the encoder's output (children
  * {@code embedding}, {@code lstm_head}, {@code mlp_head} as HF names them). The virtual tokens are prepended,
- * as HF PEFT does; the paper's templates that place them between the real tokens are not implemented.
+ * as HF PEFT does, or placed around the input as the config's {@link org.peft4j.prompt.PromptTemplate} says.
  */
 public final class PTuningMethod extends PromptMethod<PTuningConfig> {
     public static final String ID = "p_tuning";
@@ -66,6 +66,6 @@ public final class PTuningMethod extends PromptMethod<PTuningConfig> {
                         PromptTable.torchLinear(ID, h, d, type, rng))));
             }
         }
-        return new VirtualTokenHook(ID, applied, new PromptTable(table, encoder), base.kernels());
+        return new VirtualTokenHook(ID, applied, new PromptTable(table, encoder), base.kernels(), config.template());
     }
 }

@@ -16,7 +16,7 @@ import org.peft4j.core.nn.Tape;
  * HF's {@code BertEmbeddings}: x = LayerNorm(word(ids) + token_type(typeIds) + position(past + t)), then
  * dropout; children {@code word_embeddings}, {@code position_embeddings}, {@code token_type_embeddings},
  * {@code LayerNorm}. Input hooks run on the word embeddings before the type and position embeddings are
- * added (HF PEFT's prompt methods pass {@code inputs_embeds}, which get both); rows a hook prepends get
+ * added (HF PEFT's prompt methods pass {@code inputs_embeds}, which get both); rows a hook inserts get
  * token type 0, as HF PEFT pads {@code token_type_ids} with zeros.
  */
 public final class BertEmbeddings extends Module {
@@ -81,7 +81,7 @@ public final class BertEmbeddings extends Module {
         return ids;
     }
 
-    /** The batch's token type ids (0 where null), right-aligned in rows of length seq' (prepended rows get 0). */
+    /** The batch's token type ids (0 where null) at the rows the context gives the tokens (rows hooks inserted get 0). */
     private int[] typeIds(TokenBatch batch, SequenceContext ctx) {
         int t = batch.seqLen();
         int seq = ctx.seqLen();
@@ -90,6 +90,7 @@ public final class BertEmbeddings extends Module {
             return ids;
         }
         int types = tokenTypeEmbeddings.get().numEmbeddings();
+        int[] rows = ctx.inputRows();
         for (int b = 0; b < batch.batch(); b++) {
             for (int s = 0; s < t; s++) {
                 int id = batch.typeIds()[b * t + s];
@@ -97,7 +98,7 @@ public final class BertEmbeddings extends Module {
                     throw new IllegalArgumentException("token type id " + id + " at sequence " + b + ", position " + s
                             + " is outside type_vocab_size = " + types);
                 }
-                ids[b * seq + (seq - t) + s] = id;
+                ids[b * seq + rows[b * t + s]] = id;
             }
         }
         return ids;
