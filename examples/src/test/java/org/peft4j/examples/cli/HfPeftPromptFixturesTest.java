@@ -11,6 +11,7 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
@@ -20,6 +21,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.LoadOptions;
@@ -92,8 +94,12 @@ class HfPeftPromptFixturesTest {
         return out;
     }
 
+    static int[] ints(JsonNode array) {
+        return rows(JSON.createArrayNode().add(array))[0];
+    }
+
     static int[] flat(int[][] rows) {
-        return Stream.of(rows).flatMapToInt(java.util.Arrays::stream).toArray();
+        return Stream.of(rows).flatMapToInt(Arrays::stream).toArray();
     }
 
     /** The model and the HF-made adapter, loaded as {@code peft4j logits --adapter} loads them. */
@@ -158,8 +164,8 @@ class HfPeftPromptFixturesTest {
     @MethodSource("cases")
     void greedyGenerationContinuesAsHfGenerateDoes(String name) throws Exception {
         JsonNode generate = expected(name).get("generate");
-        int[] prompt = rows(JSON.createArrayNode().add(generate.get("prompt_ids")))[0];
-        int[] hf = rows(JSON.createArrayNode().add(generate.get("new_ids")))[0];
+        int[] prompt = ints(generate.get("prompt_ids"));
+        int[] hf = ints(generate.get("new_ids"));
         try (PeftModel<PretrainedModel> peft = load(name)) {
             int[] ids = new Generator((CausalLm) peft.base()).generate(prompt, GenerationConfig.greedy(hf.length));
             assertArrayEquals(hf, ids, name + ": greedy continuation of " + generate.get("prompt"));
@@ -206,17 +212,17 @@ class HfPeftPromptFixturesTest {
             String adapter = fixtures().resolve(name).toString();
             // sequences 1 and 2 of the fixture batch: the second is padded on the right, as the CLI pads
             int[][] ids = rows(expected.get("input_ids"));
-            int[][] given = {ids[0], java.util.Arrays.copyOf(ids[1], 3)};
+            int[][] given = {ids[0], Arrays.copyOf(ids[1], 3)};
             int[][] mask = {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}};
             assertArrayEquals(mask[1], rows(expected.get("attention_mask"))[1]);
-            String idList = java.util.Arrays.toString(given[0]).replaceAll("[\\[\\] ]", "") + ";"
-                    + java.util.Arrays.toString(given[1]).replaceAll("[\\[\\] ]", "");
+            String idList = Arrays.toString(given[0]).replaceAll("[\\[\\] ]", "") + ";"
+                    + Arrays.toString(given[1]).replaceAll("[\\[\\] ]", "");
             Object[] result = InfoAndLogitsCommandTest.run("logits", "--model", base, "--adapter", adapter, "--ids", idList);
             assertEquals(0, result[0], (String) result[2]);
             JsonNode printed = JSON.readTree((String) result[1]);
             int vocab = expected.get("logits").get(0).get(0).size();
             assertEquals("[2,5," + vocab + "]", printed.get("shape").toString(), name + ": the given tokens only");
-            INDArray cli = org.nd4j.linalg.factory.Nd4j.create(rows2(printed.get("data"), vocab));
+            INDArray cli = Nd4j.create(flatRows(printed.get("data"), vocab));
             double worst = maxDifference(expected.get("logits"), cli, given, mask);
             assertTrue(worst <= TOLERANCE, String.format(Locale.ROOT, "%s via the CLI: max |peft4j - HF| = %.3g", name, worst));
 
@@ -259,7 +265,7 @@ class HfPeftPromptFixturesTest {
     }
 
     /** The printed flat data as rows of {@code width}. */
-    private static double[][] rows2(JsonNode data, int width) {
+    private static double[][] flatRows(JsonNode data, int width) {
         double[][] out = new double[data.size() / width][width];
         for (int i = 0; i < data.size(); i++) {
             out[i / width][i % width] = data.get(i).asDouble();
