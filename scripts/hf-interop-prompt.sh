@@ -4,7 +4,7 @@
 #   HF -> peft4j   docs/scripts/hf_peft_prompt_fixtures.py makes adapters with HF PEFT (as the committed fixtures of
 #                  HfPeftPromptFixturesTest) into WORK/hf-made; `peft4j logits --adapter` runs each on the same tokens;
 #   peft4j -> HF   `peft4j train --method prompt|ptuning|prefix|ptuning-v2` trains adapters on the tiny reference
-#                  checkpoints into WORK/peft4j-made, `peft4j logits --adapter` (and, on GPT-2, `generate --adapter`)
+#                  checkpoints (causal LM) and the fixture script's tiny BERT (classification) into WORK/peft4j-made, `peft4j logits --adapter` (and, on GPT-2, `generate --adapter`)
 #                  writes their outputs;
 #   then docs/scripts/hf_peft_check_peft4j_prompts.py loads every adapter with HF PEFT, prints a table of max |delta|
 #   per case and exits non-zero on a mismatch.
@@ -38,7 +38,8 @@ prompt="w3 w9 w4"
 tokenizer="$work/hf-made/tokenizer/tokenizer.json"
 for dir in "$work"/hf-made/*/; do
   [[ -f "$dir/expected.json" ]] || continue
-  base="$reference/$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"])' "$dir/expected.json")"
+  name="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"])' "$dir/expected.json")"
+  if [[ "$name" == bert-base ]]; then base="$work/hf-made/bert-base"; else base="$reference/$name"; fi
   "$peft4j" logits --model "$base" --adapter "$dir" --ids "$ids" > "$dir/peft4j_logits.json" 2> "$dir/peft4j.log"
   if [[ "$(basename "$dir")" == gpt2-* ]]; then
     "$peft4j" generate --model "$base" --adapter "$dir" --tokenizer "$tokenizer" --prompt "$prompt" --max-new-tokens 4 \
@@ -62,14 +63,23 @@ declare -A methods=(
   [prefix-projection]="--method prefix --num-virtual-tokens 4 --encoder-hidden-size 8"
   [ptuning-v2]="--method ptuning-v2 --num-virtual-tokens 4"
 )
-for b in gpt2 llama qwen2; do
+labelled="$work/classify.jsonl"       # BERT: 3 classes told apart by the first word
+: > "$labelled"
+for i in $(seq 0 23); do
+  echo "{\"text\":\"w$((i % 3 + 1)) w$((i % 7 + 10)) w$((i % 5 + 20))\",\"label\":$((i % 3))}" >> "$labelled"
+done
+for b in gpt2 llama qwen2 bert; do
   for m in prompt-random prompt-text ptuning-mlp ptuning-lstm prefix-projection ptuning-v2; do
     out="$work/peft4j-made/$b-$m"
-    base="$reference/${bases[$b]}"
+    if [[ "$b" == bert ]]; then
+      base="$work/hf-made/bert-base"; task=(--task classification --train "$labelled")
+    else
+      base="$reference/${bases[$b]}"; task=(--task causal-lm --train "$data")
+    fi
     # shellcheck disable=SC2206
     args=(${methods[$m]})
     args=("${args[@]//w7_w21_w13/w7 w21 w13}")
-    "$peft4j" train --model "$base" --tokenizer "$tokenizer" --task causal-lm --train "$data" --epochs 3 --batch-size 8 \
+    "$peft4j" train --model "$base" --tokenizer "$tokenizer" "${task[@]}" --epochs 3 --batch-size 8 \
       --max-length 8 --lr 5e-2 --warmup-ratio 0 --seed 7 "${args[@]}" --out "$out" > "$work/peft4j-made/$b-$m.log" 2>&1
     "$peft4j" logits --model "$base" --adapter "$out" --ids "$ids" > "$out/peft4j_logits.json" 2>> "$work/peft4j-made/$b-$m.log"
     if [[ "$b" == gpt2 ]]; then

@@ -4,13 +4,15 @@
 Run by scripts/hf-interop-prompt.sh, which fills WORK_DIR:
 
   WORK_DIR/ids.txt                 the token ids given to `peft4j logits --ids` ("1,2,3;4,5": the CLI pads on the right)
-  WORK_DIR/peft4j-made/<case>/     an adapter trained by `peft4j train` (adapter_config.json, adapter_model.safetensors),
+  WORK_DIR/peft4j-made/<case>/     an adapter trained by `peft4j train` (adapter_config.json, adapter_model.safetensors;
+                                   for BERT a SEQ_CLS adapter with the classifier head under base_model.classifier.*),
                                    peft4j_logits.json (`peft4j logits --adapter`), on GPT-2 peft4j_generate.json
   WORK_DIR/hf-made/<case>/         an adapter made by HF PEFT (docs/scripts/hf_peft_prompt_fixtures.py) with HF's
                                    outputs in expected.json, and peft4j's in peft4j_logits.json / peft4j_generate.json
 
 peft4j -> HF: each peft4j-made adapter is loaded with PeftModel.from_pretrained on the same base checkpoint; HF's
-float32 logits of the real tokens (virtual positions dropped) are compared with peft4j's at every unpadded token, and
+float32 logits of the real tokens (virtual positions dropped; a BERT classifier's label logits) are compared with
+peft4j's at every unpadded token, and
 HF's greedy model.generate with peft4j's `generate --adapter` ids. HF -> peft4j: peft4j's outputs for HF's adapters are
 compared with HF's saved ones the same way. Prints one table row per case; exits 1 if any max |delta| exceeds
 TOLERANCE or any generated ids differ.
@@ -31,7 +33,7 @@ warnings.filterwarnings("ignore")
 import peft  # noqa: E402
 import transformers  # noqa: E402
 from peft import PeftConfig, PeftModel  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM, BertForSequenceClassification  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -39,6 +41,7 @@ transformers.utils.logging.disable_progress_bar()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(ROOT, "peft-core", "src", "test", "resources", "reference")
 BASES = {"gpt2": "gpt2", "llama": "llama-tied-theta10000", "qwen2": "qwen2-tied-theta1000000-f16"}
+# the BERT classifier (SEQ_CLS) is written by hf_peft_prompt_fixtures.py into WORK_DIR/hf-made/bert-base
 TOLERANCE = 2e-5  # as HfPeftPromptFixturesTest: float32 in another order of operations, measured <= 8.1e-6
 
 
@@ -50,17 +53,20 @@ def padded(ids_text):
     return ids, mask
 
 
-def base_of(case):
-    return os.path.join(REFERENCE, BASES[case.split("-")[0]])
+def base_of(case, work):
+    family = case.split("-")[0]
+    return os.path.join(work, "hf-made", "bert-base") if family == "bert" else os.path.join(REFERENCE, BASES[family])
 
 
 def hf_outputs(case_dir, base, ids, mask, prompt_ids):
-    """HF PEFT's logits of the real tokens [B, T, V] for the adapter in case_dir, and its greedy ids after prompt_ids."""
+    """HF PEFT's logits of the real tokens [B, T, V] (a classifier's [B, labels]) for the adapter in case_dir, and its
+    greedy ids after prompt_ids."""
     config = PeftConfig.from_pretrained(case_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), case_dir).eval()
+    auto = BertForSequenceClassification if config.task_type == "SEQ_CLS" else AutoModelForCausalLM
+    model = PeftModel.from_pretrained(auto.from_pretrained(base, dtype=torch.float32), case_dir).eval()
     with torch.no_grad():
         logits = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).logits.float()
-        if config.peft_type.value != "PREFIX_TUNING":
+        if logits.dim() == 3 and config.peft_type.value != "PREFIX_TUNING":
             logits = logits[:, config.num_virtual_tokens:, :]
         generated = None
         if prompt_ids is not None:
@@ -86,6 +92,9 @@ def peft4j_generated(case_dir):
 
 
 def max_delta(hf, ours, mask):
+    if hf.dim() == 2:  # a classifier's label logits [B, labels]; the CLI prints [B, 1, labels]
+        ours = ours.reshape(ours.shape[0], -1)
+        return float("inf") if tuple(hf.shape) != tuple(ours.shape) else (hf - ours).abs().max().item()
     if tuple(hf.shape) != tuple(ours.shape):
         return float("inf")
     keep = torch.tensor(mask, dtype=torch.bool)
@@ -108,7 +117,7 @@ def main(work):
             prompt, our_ids = peft4j_generated(case_dir)
             if sub == "peft4j-made":
                 prompt_ids = tokenizer(prompt)["input_ids"] if prompt is not None else None
-                peft_type, hf, hf_ids = hf_outputs(case_dir, base_of(case), ids, mask, prompt_ids)
+                peft_type, hf, hf_ids = hf_outputs(case_dir, base_of(case, work), ids, mask, prompt_ids)
             else:
                 with open(os.path.join(case_dir, "expected.json")) as f:
                     expected = json.load(f)
@@ -116,7 +125,11 @@ def main(work):
                     peft_type = json.load(f)["peft_type"]
                 # the fixture's first two sequences are the CLI's: the second padded on the right to the same length
                 assert expected["input_ids"][:2] == ids and expected["attention_mask"][:2] == mask, "fixture inputs differ from ids.txt"
-                hf = torch.tensor([[[float("nan") if v is None else v for v in row] for row in seq] for seq in expected["logits"][:2]])
+                nan = float("nan")
+                if "generate" in expected:
+                    hf = torch.tensor([[[nan if v is None else v for v in row] for row in seq] for seq in expected["logits"][:2]])
+                else:  # a classifier
+                    hf = torch.tensor([[nan if v is None else v for v in seq] for seq in expected["logits"][:2]])
                 hf_ids = expected["generate"]["new_ids"] if prompt is not None else None
                 assert prompt is None or prompt == expected["generate"]["prompt"]
             delta = max_delta(hf, ours, mask)

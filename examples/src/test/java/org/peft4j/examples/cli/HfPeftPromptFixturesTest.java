@@ -26,6 +26,7 @@ import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.LoadOptions;
 import org.peft4j.core.model.PretrainedModel;
+import org.peft4j.core.model.SequenceClassifier;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.generate.GenerationConfig;
 import org.peft4j.core.model.generate.Generator;
@@ -39,8 +40,9 @@ import org.peft4j.prompt.prompttuning.PromptTuningConfig;
  * Prompt-learning adapters made and saved by the real HF PEFT (0.21.0, transformers 5.18.0, torch 2.13.0; see
  * {@code docs/scripts/hf_peft_prompt_fixtures.py}) on tiny GPT-2, LLaMA (grouped-query attention) and Qwen2 checkpoints:
  * Prompt Tuning (random and TEXT init), P-Tuning with the MLP and the LSTM encoder, Prefix Tuning with the projection
- * and P-Tuning v2. peft4j loads each with the path {@code peft4j logits --adapter} takes and must give HF's logits at
- * every real token of a batch with right and left padding, and HF's greedy continuation of a prompt.
+ * and P-Tuning v2; and on a tiny BERT classifier (SEQ_CLS, the head trained as a module to save). peft4j loads each with
+ * the path {@code peft4j logits --adapter} takes and must give HF's logits at every real token of a batch with right and
+ * left padding (BERT: HF's label logits), and HF's greedy continuation of a prompt.
  */
 class HfPeftPromptFixturesTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -62,9 +64,13 @@ class HfPeftPromptFixturesTest {
         }
     }
 
-    /** The tiny base checkpoints live in peft-core's test resources; tests run with the examples module as working directory. */
+    /**
+     * The base checkpoint: the BERT classifier is among the fixtures; the decoders live in peft-core's test resources
+     * (tests run with the examples module as working directory).
+     */
     static Path base(JsonNode expected) {
-        Path dir = Path.of("..", "peft-core", "src", "test", "resources", "reference", expected.get("base").asText());
+        String name = expected.get("base").asText();
+        Path dir = name.equals("bert-base") ? fixtures().resolve(name) : Path.of("..", "peft-core", "src", "test", "resources", "reference", name);
         assertTrue(Files.isRegularFile(dir.resolve("model.safetensors")), "the base checkpoint " + dir.toAbsolutePath() + " is missing");
         return dir;
     }
@@ -75,8 +81,13 @@ class HfPeftPromptFixturesTest {
             dirs.filter(d -> Files.isRegularFile(d.resolve("expected.json"))).forEach(d -> names.add(d.getFileName().toString()));
         }
         names.sort(null);
-        assertEquals(18, names.size(), "3 base models x 6 adapters: " + names);
+        assertEquals(24, names.size(), "4 base models x 6 adapters: " + names);
         return names;
+    }
+
+    /** The causal LM cases, which have HF's greedy continuation. */
+    static List<String> causalCases() throws IOException {
+        return cases().stream().filter(n -> !n.startsWith("bert-")).toList();
     }
 
     static JsonNode expected(String name) throws IOException {
@@ -147,8 +158,24 @@ class HfPeftPromptFixturesTest {
         int[][] ids = rows(expected.get("input_ids"));
         int[][] mask = rows(expected.get("attention_mask"));
         try (PeftModel<PretrainedModel> peft = load(name, kernels)) {
-            CausalLm lm = (CausalLm) peft.base();
             TokenBatch batch = new TokenBatch(ids.length, ids[0].length, flat(ids), flat(mask), null);
+            if (peft.base() instanceof SequenceClassifier classifier) {
+                INDArray labels;
+                try (Tape tape = Tape.inference(peft.base().kernels())) {
+                    labels = classifier.forward(batch, tape).dup();
+                }
+                JsonNode hf = expected.get("logits");
+                assertArrayEquals(new long[] {ids.length, hf.get(0).size()}, labels.shape(), "one row of label logits per sequence");
+                double worst = 0;
+                for (int b = 0; b < ids.length; b++) {
+                    for (int c = 0; c < hf.get(b).size(); c++) {
+                        worst = Math.max(worst, Math.abs(hf.get(b).get(c).asDouble() - labels.getDouble(b, c)));
+                    }
+                }
+                assertTrue(worst <= TOLERANCE, String.format(Locale.ROOT, "%s, %s kernels: max |peft4j - HF| = %.3g", name, kernels, worst));
+                return;
+            }
+            CausalLm lm = (CausalLm) peft.base();
             INDArray logits;
             try (Tape tape = Tape.inference(peft.base().kernels())) {
                 INDArray all = lm.forward(batch, tape);
@@ -161,7 +188,7 @@ class HfPeftPromptFixturesTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("cases")
+    @MethodSource("causalCases")
     void greedyGenerationContinuesAsHfGenerateDoes(String name) throws Exception {
         JsonNode generate = expected(name).get("generate");
         int[] prompt = ints(generate.get("prompt_ids"));
