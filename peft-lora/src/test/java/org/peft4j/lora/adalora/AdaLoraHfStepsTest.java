@@ -1,0 +1,259 @@
+package org.peft4j.lora.adalora;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.io.SafetensorsFile;
+import org.peft4j.core.kernel.KernelChoice;
+import org.peft4j.core.kernel.Kernels;
+import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.CausalLmTask;
+import org.peft4j.core.model.HfCheckpoint;
+import org.peft4j.core.model.LoadOptions;
+import org.peft4j.core.model.ModelHead;
+import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.testing.TestResources;
+import org.peft4j.core.train.BatchSource;
+import org.peft4j.core.train.LearningRateSchedule.Decay;
+import org.peft4j.core.train.Loss;
+import org.peft4j.core.train.StepInfo;
+import org.peft4j.core.train.TrainableTask;
+import org.peft4j.core.train.Trainer;
+import org.peft4j.core.train.TrainerConfig;
+import org.peft4j.core.train.TrainingHook;
+import org.peft4j.core.train.TrainingListener;
+import org.peft4j.core.tuner.PeftModel;
+
+/**
+ * peft4j's AdaLoRA training dynamics against the real HF PEFT (0.21.0, transformers 5.18.0, torch 2.13.0), step by
+ * step. {@code docs/scripts/hf_adalora_steps.py} trained an AdaLoRA adapter (init_r 4 → target_r 2 on c_attn and
+ * c_fc of the reference GPT-2, tinit 1, tfinal 2, deltaT 1, total_step 10) with plain SGD and HF's documented loop
+ * (backward, optimizer.step(), update_and_allocate(step), zero_grad) in float64, and recorded every step. Here the
+ * same initial adapter file trains with peft4j's own {@link Trainer} (SGD, constant learning rate, no clipping),
+ * where the rank allocation runs inside the trainer, and every step must agree with HF's.
+ *
+ * <p>Tolerances: both sides compute in float64 from the same float32 inputs (base weights, initial adapter, exactly
+ * widened), so they differ only by summation order, about 1e-16 relative per operation; ten SGD steps at lr 0.5
+ * amplify that to about 2e-13 (measured, printed by the test: loss 3e-14 relative, λ 1e-13, scores 2e-13 relative,
+ * final tensors 2e-13). The losses, the regularizer, the triplet scores (values 1e-10 to 1e-5) are held to 1e-9
+ * relative and λ and the final A, E, B (of order 0.02 to 2) to 1e-9 absolute: four orders of magnitude of headroom
+ * for other BLAS builds, while a single differing formula (a squared norm, the importance taken before the update,
+ * a 1-based step, another smoothing) moves them by far more. The masking decisions are compared exactly; the
+ * fixture's smallest gap between the last masked and the first kept score is 7% of the score.
+ */
+class AdaLoraHfStepsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String FIXTURE = "/adalora-hf-steps";
+
+    /** What peft4j did at one optimizer step, read right after the update and the allocation. */
+    private record Observed(double loss, double regularizer, int allocations, Map<String, List<Boolean>> pattern,
+            Map<String, double[]> e, Map<String, double[]> scores) {
+    }
+
+    @Test
+    void trainerFollowsHfPeftStepByStep(@TempDir Path tmp) throws Exception {
+        Path base = TestResources.referenceCheckpoint(tmp.resolve("gpt2"), "gpt2");
+        Path fixture = TestResources.copy(tmp.resolve("fixture"), FIXTURE, "adapter_config.json", "adapter_model.safetensors",
+                "steps.json", "final.safetensors");
+        JsonNode hf = JSON.readTree(fixture.resolve("steps.json").toFile());
+        JsonNode steps = hf.get("steps");
+        int totalSteps = hf.get("hyper").get("total_step").asInt();
+        int finalStep = totalSteps - hf.get("hyper").get("tfinal").asInt();
+
+        CausalLm model = (CausalLm) HfCheckpoint.load(base, new LoadOptions(DataType.DOUBLE, KernelChoice.AUTO, ModelHead.CAUSAL_LM, 0, 42));
+        try (PeftModel<CausalLm> peft = PeftModel.load(model, fixture, "default", true)) {
+            Map<String, AdaLoraLinear> layers = new LinkedHashMap<>();
+            peft.tunerLayers().forEach((path, layer) -> layers.put(path, (AdaLoraLinear) layer));
+            assertEquals(JSON.convertValue(hf.get("modules"), List.class), new ArrayList<>(layers.keySet()), "the same modules in the same order");
+
+            TrainableTask<TokenBatch> task = peft.trainableTask(new CausalLmTask(model));
+            RankAllocator allocator = (RankAllocator) task.trainingHook();
+            List<Double> regularizers = new ArrayList<>();
+            List<Observed> observed = new ArrayList<>();
+            TrainingListener listener = new TrainingListener() {
+                @Override
+                public void onStep(StepInfo info) {
+                    int step = info.step() - 1;
+                    Map<String, double[]> e = new LinkedHashMap<>();
+                    Map<String, double[]> scores = new LinkedHashMap<>();
+                    layers.forEach((path, layer) -> {
+                        e.put(path, layer.loraE("default").value().dup().reshape(-1).toDoubleVector());
+                        if (step < finalStep) {
+                            scores.put(path, allocator.tripletScores(layer));
+                        }
+                    });
+                    observed.add(new Observed(info.loss(), regularizers.get(step), allocator.history().size(), allocator.config().rankPattern(),
+                            e, scores));
+                }
+            };
+            TrainerConfig config = TrainerConfig.builder().sgd(hf.get("lr").asDouble()).decay(Decay.CONSTANT).noGradientClipping()
+                    .maxSteps(totalSteps).listener(listener).build();
+            new Trainer(config).fit(new Recording(task, allocator, regularizers), new OneBatch(batch(hf.get("input_ids"))), null);
+
+            assertEquals(totalSteps, observed.size());
+            assertEquals(hf.get("init_budget").asInt(), allocator.schedule().initBudget());
+            assertEquals(hf.get("target_budget").asInt(), allocator.schedule().targetBudget());
+            double worstLoss = 0;
+            double worstE = 0;
+            double worstScore = 0;
+            int allocations = 0;
+            for (int t = 0; t < totalSteps; t++) {
+                JsonNode want = steps.get(t);
+                Observed got = observed.get(t);
+                String at = "step " + t + ": ";
+                double loss = want.get("loss").asDouble();
+                worstLoss = Math.max(worstLoss, Math.abs(got.loss() - loss) / Math.abs(loss));
+                assertEquals(loss, got.loss(), 1e-9 * Math.abs(loss), at + "the loss with the regularizer, as HF's forward returns it");
+                double regularizer = loss - want.get("task_loss").asDouble();
+                assertEquals(regularizer, got.regularizer(), 1e-9 * Math.abs(loss), at + "orth_reg_weight · mean of the unsquared Frobenius norms");
+                assertEquals(want.get("budget").asInt(), allocator.schedule().budget(t), at + "budget");
+                if (t <= finalStep) {                                   // after it both only re-apply the final pattern
+                    assertEquals(want.get("allocated").asBoolean(), allocator.schedule().allocates(t), at + "allocates");
+                }
+                if (want.get("allocated").asBoolean()) {
+                    allocations++;
+                    RankAllocator.Allocation a = allocator.history().get(allocations - 1);
+                    assertEquals(t, a.step(), at + "allocation step");
+                    assertEquals(want.get("budget").asInt(), a.budget(), at + "triplets kept");
+                    assertEquals(JSON.convertValue(want.get("ranks"), Map.class), a.ranks(), at + "ranks");
+                }
+                assertEquals(allocations, got.allocations(), at + "allocations so far");
+                if (want.get("rank_pattern").isNull()) {
+                    assertTrue(got.pattern() == null || got.pattern().isEmpty(), at + "no rank_pattern before the first allocation: " + got.pattern());
+                } else {
+                    assertEquals(JSON.convertValue(want.get("rank_pattern"), Map.class), got.pattern(), at + "rank_pattern");
+                }
+                for (String path : layers.keySet()) {
+                    double[] e = got.e().get(path);
+                    JsonNode wantE = want.get("e").get(path);
+                    for (int j = 0; j < e.length; j++) {
+                        assertEquals(want.get("e_zero").get(path).get(j).asBoolean(), e[j] == 0.0, at + path + " λ" + j + " masked");
+                        worstE = Math.max(worstE, Math.abs(e[j] - wantE.get(j).asDouble()));
+                        assertEquals(wantE.get(j).asDouble(), e[j], 1e-9, at + path + " λ" + j);
+                    }
+                    if (want.get("scores").isNull()) {
+                        assertTrue(t >= finalStep, at + "HF drops the scores from total_step − tfinal on");
+                        continue;
+                    }
+                    double[] s = got.scores().get(path);
+                    for (int j = 0; j < s.length; j++) {
+                        double w = want.get("scores").get(path).get(j).asDouble();
+                        worstScore = Math.max(worstScore, Math.abs(s[j] - w) / Math.abs(w));
+                        assertEquals(w, s[j], 1e-9 * Math.abs(w), at + path + " score of triplet " + j);
+                    }
+                }
+            }
+            assertEquals(allocations, allocator.history().size(), "no allocation HF did not make");
+            assertEquals(JSON.convertValue(hf.get("final_rank_pattern"), Map.class), ((AdaLoraConfig) peft.config("default")).rankPattern(),
+                    "the final rank_pattern in the adapter's config");
+
+            double worstTensor = 0;
+            try (SafetensorsFile file = SafetensorsFile.open(fixture.resolve("final.safetensors"))) {
+                for (Map.Entry<String, AdaLoraLinear> e : layers.entrySet()) {
+                    Map<String, INDArray> got = Map.of("lora_A", e.getValue().loraA("default").value(), "lora_E",
+                            e.getValue().loraE("default").value(), "lora_B", e.getValue().loraB("default").value());
+                    for (Map.Entry<String, INDArray> g : got.entrySet()) {
+                        String key = "base_model.model." + e.getKey() + "." + g.getKey();
+                        INDArray want = file.read(key);
+                        assertEquals(List.of(want.shape()[0], want.shape()[1]), List.of(g.getValue().shape()[0], g.getValue().shape()[1]), key);
+                        double diff = want.castTo(DataType.DOUBLE).sub(g.getValue()).amaxNumber().doubleValue();
+                        worstTensor = Math.max(worstTensor, diff);
+                        assertTrue(diff < 1e-9, key + " differs from HF's final value by " + diff);
+                    }
+                }
+            }
+            System.out.printf("AdaLoRA vs HF PEFT over %d steps: loss %.2e relative, λ %.2e, scores %.2e relative, final tensors %.2e%n",
+                    totalSteps, worstLoss, worstE, worstScore, worstTensor);
+        }
+    }
+
+    private static TokenBatch batch(JsonNode ids) {
+        int b = ids.size();
+        int t = ids.get(0).size();
+        int[] tokens = new int[b * t];
+        int[] mask = new int[b * t];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < t; j++) {
+                tokens[i * t + j] = ids.get(i).get(j).asInt();
+                mask[i * t + j] = 1;
+            }
+        }
+        return new TokenBatch(b, t, tokens, mask, tokens.clone());
+    }
+
+    /** The same batch at every step. */
+    private record OneBatch(TokenBatch batch) implements BatchSource<TokenBatch> {
+        @Override
+        public int batchesPerEpoch() {
+            return 1;
+        }
+
+        @Override
+        public TokenBatch batch(int epoch, int index) {
+            return batch;
+        }
+    }
+
+    /** The PeftModel's task, with its allocator as the hook (so the test can read its state) recording each step's loss term. */
+    private record Recording(TrainableTask<TokenBatch> task, RankAllocator allocator, List<Double> regularizers) implements TrainableTask<TokenBatch> {
+        @Override
+        public Module module() {
+            return task.module();
+        }
+
+        @Override
+        public Kernels kernels() {
+            return task.kernels();
+        }
+
+        @Override
+        public Loss forward(TokenBatch batch, Tape tape) {
+            return task.forward(batch, tape);
+        }
+
+        @Override
+        public void backward(Tape tape, double scale) {
+            task.backward(tape, scale);
+        }
+
+        @Override
+        public TrainingHook trainingHook() {
+            return new TrainingHook() {
+                @Override
+                public void onStart(int totalSteps) {
+                    allocator.onStart(totalSteps);
+                }
+
+                @Override
+                public double addLoss() {
+                    double value = allocator.addLoss();
+                    regularizers.add(value);
+                    return value;
+                }
+
+                @Override
+                public void beforeUpdate(int step) {
+                    allocator.beforeUpdate(step);
+                }
+
+                @Override
+                public void afterUpdate(int step) {
+                    allocator.afterUpdate(step);
+                }
+            };
+        }
+    }
+}
