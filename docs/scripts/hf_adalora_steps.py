@@ -13,11 +13,15 @@ reference/gpt2; attn.c_attn and mlp.c_fc of both blocks, 4 modules) and records 
     the task loss alone, the budget of RankAllocator.budget_schedule(t), whether the triplets were (re)allocated,
     every module's triplet scores (Ī·Ū of λ plus the means over its row of A and its column of B, from the
     allocator's exp_avg_ipt and exp_avg_unc), the rank_pattern in the config, which λ are 0 and all λ values;
-  * final.safetensors: every module's A, E and B after the last step (float64, all init_r triplets).
+  * final.safetensors: every module's A, E and B after the last step (float64, all init_r triplets);
+  * clip-accum/steps.json and clip-accum/final.safetensors: the same from the same initial adapter, with two
+    micro-batches per step (each forward's loss, regularizer included, divided by 2 before its backward) and
+    torch.nn.utils.clip_grad_norm_ to 0.05 (below every step's gradient norm) before optimizer.step().
 
 The training loop is HF's documented one: loss = model(input_ids, labels=input_ids).loss; loss.backward();
-optimizer.step(); model.base_model.update_and_allocate(t); optimizer.zero_grad(), with torch.optim.SGD (no
-momentum, no weight decay, no clipping) on one fixed batch without padding, for total_step steps.
+optimizer.step(); model.base_model.update_and_allocate(t); optimizer.zero_grad(), with torch.optim.SGD (lr 0.5, no
+momentum, no weight decay, no clipping in the first run) on fixed batches without padding (labels = ids), for
+total_step steps. Each step also records the gradient norm over A, E and B before clipping.
 
 Precision: everything runs in float64 (the base weights are float32 in the file, widened exactly; the adapter is
 created in float32 and widened). GPT-2's modelling code has no float32 casts with eager attention, but
@@ -48,6 +52,7 @@ HYPER = {"init_r": 4, "target_r": 2, "tinit": 1, "tfinal": 2, "deltaT": 1, "tota
          "orth_reg_weight": 0.5, "lora_alpha": 8, "lora_dropout": 0.0}
 LR = 0.5
 SEED = 11
+CLIP = 0.05
 BATCH, SEQ = 2, 8
 PREFIX = "base_model.model."
 
@@ -92,32 +97,31 @@ def strip_pattern(pattern):
     return out
 
 
-def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: hf_adalora_steps.py GPT2_REFERENCE_DIR OUTPUT_DIR")
-    base_dir, out = sys.argv[1], sys.argv[2]
-    os.makedirs(out, exist_ok=True)
+def adapted_model(base_dir):
+    """The base model in float32 with HF's AdaLoRA adapter (HF's init, then E seeded), the same on every call."""
     torch.manual_seed(SEED)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, torch_dtype=torch.float32, attn_implementation="eager")
-    vocab = model.config.vocab_size
-    ids = torch.randint(0, vocab, (BATCH, SEQ), generator=torch.Generator().manual_seed(SEED))
-
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, attn_implementation="eager")
     config = AdaLoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, fan_in_fan_out=True, **HYPER)
     model = get_peft_model(model, config)
     gen = torch.Generator().manual_seed(SEED + 1)
     with torch.no_grad():
         for path, (a, e, b) in modules(model).items():
             e.copy_(torch.randn(e.shape, generator=gen, dtype=torch.float32))    # HF inits E to 0: give the first steps signal
-    model.save_pretrained(out)                                                # the initial adapter, float32
-    if os.path.exists(os.path.join(out, "README.md")):                     # save_pretrained's model card: not needed
-        os.remove(os.path.join(out, "README.md"))
+    return model
 
+
+def train(model, batches, accumulation, max_grad_norm, out):
+    """HF's loop in float64 over total_step steps, `accumulation` micro-batches each; writes steps.json and final.safetensors."""
     model = model.double()
     model.train()
-    with torch.no_grad():                                                     # our float64 loss equals transformers' own
-        hf_loss = model.base_model.model(input_ids=ids, labels=ids).loss.item()
     inner = model.base_model.model
-    inner.loss_function = causal_lm_loss
+    ids = batches[0]
+    with torch.no_grad():                                                     # our float64 loss equals transformers' own
+        hf_loss = inner(input_ids=ids, labels=ids).loss.item()
+        inner.loss_function = causal_lm_loss
+        own = inner(input_ids=ids, labels=ids).loss.item()
+    if abs(own - hf_loss) > 1e-6 * abs(hf_loss):
+        sys.exit("float64 loss %r differs from transformers' %r" % (own, hf_loss))
     task_losses = []
 
     def recording_loss(logits, labels, vocab_size, **kwargs):
@@ -125,12 +129,7 @@ def main():
         task_losses.append(loss.item())
         return loss
 
-    with torch.no_grad():
-        own = inner(input_ids=ids, labels=ids).loss.item()
-    if abs(own - hf_loss) > 1e-6 * abs(hf_loss):
-        sys.exit("float64 loss %r differs from transformers' %r" % (own, hf_loss))
     inner.loss_function = recording_loss
-
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=LR, momentum=0.0, weight_decay=0.0)
     allocator = model.base_model.rankallocator
@@ -138,8 +137,17 @@ def main():
     final_step = HYPER["total_step"] - HYPER["tfinal"]
     steps = []
     for t in range(HYPER["total_step"]):
-        loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
+        loss_sum = 0.0
+        task_sum = 0.0
+        for micro in range(accumulation):
+            ids = batches[(t * accumulation + micro) % len(batches)]
+            loss = model(input_ids=ids, labels=ids).loss                    # the task loss plus orth_reg_weight · regularizer
+            (loss / accumulation).backward()
+            loss_sum += loss.item() / accumulation
+            task_sum += task_losses[-1] / accumulation
+        grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in trainable)).item()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
         optimizer.step()
         model.base_model.update_and_allocate(t)
         scores = triplet_scores(allocator, model) if t < final_step else None
@@ -149,8 +157,9 @@ def main():
         mods = modules(model)
         steps.append({
             "step": t,
-            "loss": loss.item(),
-            "task_loss": task_losses[-1],
+            "loss": loss_sum,
+            "task_loss": task_sum,
+            "grad_norm": grad_norm,
             "budget": budget,
             "allocated": (t < final_step and bool(mask_ind)) or t == final_step,   # after it HF re-applies the final pattern
             "scores": scores,
@@ -162,6 +171,7 @@ def main():
         if pattern is not None and min(sum(v) for v in pattern.values()) == 0:
             sys.exit("step %d: HF left a module at rank 0 (%s); peft4j keeps every module's best triplet, pick other numbers" % (t, pattern))
 
+    os.makedirs(out, exist_ok=True)
     final = {}
     for path, (a, e, b) in modules(model).items():
         for kind, p in (("lora_A", a), ("lora_E", e), ("lora_B", b)):
@@ -171,7 +181,8 @@ def main():
         "description": "HF PEFT AdaLoRA training of reference/gpt2 step by step, by docs/scripts/hf_adalora_steps.py",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
         "hyper": HYPER, "lr": LR, "targets": TARGETS, "modules": list(modules(model)),
-        "input_ids": ids.tolist(),
+        "gradient_accumulation": accumulation, "max_grad_norm": max_grad_norm,
+        "batches": [b.tolist() for b in batches],
         "init_budget": allocator.init_bgt, "target_budget": allocator.target_bgt,
         "steps": steps,
         "final_rank_pattern": strip_pattern(adalora.rank_pattern),
@@ -179,8 +190,26 @@ def main():
     with open(os.path.join(out, "steps.json"), "w") as f:
         json.dump(record, f, indent=1)
         f.write("\n")
+    print(out)
     for s in steps:
-        print("step %d loss %.12f budget %d ranks %s" % (s["step"], s["loss"], s["budget"], s["ranks"]))
+        print("step %d loss %.12f grad norm %.6f budget %d ranks %s" % (s["step"], s["loss"], s["grad_norm"], s["budget"], s["ranks"]))
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: hf_adalora_steps.py GPT2_REFERENCE_DIR OUTPUT_DIR")
+    base_dir, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    model = adapted_model(base_dir)
+    vocab = model.config.vocab_size
+    ids = torch.randint(0, vocab, (BATCH, SEQ), generator=torch.Generator().manual_seed(SEED))
+    other = torch.randint(0, vocab, (BATCH, SEQ), generator=torch.Generator().manual_seed(SEED + 2))
+    model.save_pretrained(out)                                                # the initial adapter, float32
+    if os.path.exists(os.path.join(out, "README.md")):                     # save_pretrained's model card: not needed
+        os.remove(os.path.join(out, "README.md"))
+    train(model, [ids], 1, None, out)
+    # the same initial adapter, two micro-batches per step and clipping that is active at every step
+    train(adapted_model(base_dir), [ids, other], 2, CLIP, os.path.join(out, "clip-accum"))
 
 
 if __name__ == "__main__":

@@ -61,35 +61,50 @@ class AdaLoraHfStepsTest {
     private static final String FIXTURE = "/adalora-hf-steps";
 
     /** What peft4j did at one optimizer step, read right after the update and the allocation. */
-    private record Observed(double loss, double regularizer, int allocations, Map<String, List<Boolean>> pattern,
+    private record Observed(double loss, double gradNorm, double regularizer, int allocations, Map<String, List<Boolean>> pattern,
             Map<String, double[]> e, Map<String, double[]> scores) {
     }
 
-    /** Tolerances: relative for the losses, the regularizer and the triplet scores; absolute for λ and the final A, E, B. */
+    /** Tolerances: relative for the losses and the regularizer, for the triplet scores and the gradient norm; absolute for λ and the final A, E, B. */
     private record Tolerance(double loss, double score, double value) {
     }
 
     @Test
     void trainerFollowsHfPeftStepByStepInDouble(@TempDir Path tmp) throws Exception {
-        followHf(tmp, DataType.DOUBLE, new Tolerance(1e-9, 1e-9, 1e-9));
+        followHf(tmp, "", DataType.DOUBLE, new Tolerance(1e-9, 1e-9, 1e-9));
     }
 
     /**
      * The same run in float32, peft4j's usual training type, against HF's float64 record: the loss at step 0 agrees
      * to 6e-9 relative, and ten steps give again about 200 times the unit rounding, here 6e-8 (measured: loss
-     * 2e-5 relative, λ 5e-5, scores 7e-5 relative, final tensors 1.2e-4; held to 1e-4, 1e-3 relative and 1e-3
+     * 2e-5 relative, gradient norm 1.4e-4 relative, λ 5e-5, scores 7e-5 relative, final tensors 1.2e-4); held to
+     * 1e-4 relative (losses), 1e-3 relative (scores, gradient norm) and 1e-3
      * absolute. The masking decisions are still exactly HF's.
      */
     @Test
     void trainerFollowsHfPeftStepByStepInFloat(@TempDir Path tmp) throws Exception {
-        followHf(tmp, DataType.FLOAT, new Tolerance(1e-4, 1e-3, 1e-3));
+        followHf(tmp, "", DataType.FLOAT, new Tolerance(1e-4, 1e-3, 1e-3));
     }
 
-    private static void followHf(Path tmp, DataType type, Tolerance tol) throws Exception {
+    /**
+     * Two micro-batches per step (HF: two forwards, each with the regularizer, each loss halved before backward) and
+     * clipping to a norm of 0.05, below every step's gradient norm (HF: clip_grad_norm_ before optimizer.step()):
+     * the regularizer's gradient is clipped with the task's, and the importance uses the clipped gradient.
+     */
+    @Test
+    void gradientAccumulationAndClippingFollowHfPeft(@TempDir Path tmp) throws Exception {
+        followHf(tmp, "/clip-accum", DataType.DOUBLE, new Tolerance(1e-9, 1e-9, 1e-9));
+    }
+
+    /** Trains the fixture's initial adapter as the record in {@code FIXTURE + run} says and compares every step with it. */
+    private static void followHf(Path tmp, String run, DataType type, Tolerance tol) throws Exception {
         Path base = TestResources.referenceCheckpoint(tmp.resolve("gpt2"), "gpt2");
-        Path fixture = TestResources.copy(tmp.resolve("fixture"), FIXTURE, "adapter_config.json", "adapter_model.safetensors",
-                "steps.json", "final.safetensors");
-        JsonNode hf = JSON.readTree(fixture.resolve("steps.json").toFile());
+        Path fixture = TestResources.copy(tmp.resolve("fixture"), FIXTURE, "adapter_config.json", "adapter_model.safetensors");
+        Path record = TestResources.copy(tmp.resolve("record"), FIXTURE + run, "steps.json", "final.safetensors");
+        JsonNode hf = JSON.readTree(record.resolve("steps.json").toFile());
+        int accumulation = hf.get("gradient_accumulation").asInt();
+        List<TokenBatch> batches = new ArrayList<>();
+        hf.get("batches").forEach(ids -> batches.add(batch(ids)));
         JsonNode steps = hf.get("steps");
         int totalSteps = hf.get("hyper").get("total_step").asInt();
         int finalStep = totalSteps - hf.get("hyper").get("tfinal").asInt();
@@ -116,13 +131,16 @@ class AdaLoraHfStepsTest {
                             scores.put(path, allocator.tripletScores(layer));
                         }
                     });
-                    observed.add(new Observed(info.loss(), regularizers.get(step), allocator.history().size(), allocator.config().rankPattern(),
+                    observed.add(new Observed(info.loss(), info.gradNorm(), regularizers.get(step), allocator.history().size(), allocator.config().rankPattern(),
                             e, scores));
                 }
             };
-            TrainerConfig config = TrainerConfig.builder().sgd(hf.get("lr").asDouble()).decay(Decay.CONSTANT).noGradientClipping()
-                    .maxSteps(totalSteps).listener(listener).build();
-            new Trainer(config).fit(new Recording(task, allocator, regularizers), new OneBatch(batch(hf.get("input_ids"))), null);
+            TrainerConfig.Builder config = TrainerConfig.builder().sgd(hf.get("lr").asDouble()).decay(Decay.CONSTANT).noGradientClipping()
+                    .gradientAccumulation(accumulation).maxSteps(totalSteps).listener(listener);
+            if (!hf.get("max_grad_norm").isNull()) {
+                config.maxGradNorm(hf.get("max_grad_norm").asDouble());
+            }
+            new Trainer(config.build()).fit(new Recording(task, allocator, regularizers), new Batches(batches), null);
 
             assertEquals(totalSteps, observed.size());
             assertEquals(hf.get("init_budget").asInt(), allocator.schedule().initBudget());
@@ -138,6 +156,8 @@ class AdaLoraHfStepsTest {
                 double loss = want.get("loss").asDouble();
                 worstLoss = Math.max(worstLoss, Math.abs(got.loss() - loss) / Math.abs(loss));
                 assertEquals(loss, got.loss(), tol.loss() * Math.abs(loss), at + "the loss with the regularizer, as HF's forward returns it");
+                double gradNorm = want.get("grad_norm").asDouble();
+                assertEquals(gradNorm, got.gradNorm(), tol.score() * gradNorm, at + "the gradient norm (task and regularizer) before clipping");
                 double regularizer = loss - want.get("task_loss").asDouble();
                 assertEquals(regularizer, got.regularizer(), tol.loss() * Math.abs(loss), at + "orth_reg_weight · mean of the unsquared Frobenius norms");
                 assertEquals(want.get("budget").asInt(), allocator.schedule().budget(t), at + "budget");
@@ -182,7 +202,7 @@ class AdaLoraHfStepsTest {
                     "the final rank_pattern in the adapter's config");
 
             double worstTensor = 0;
-            try (SafetensorsFile file = SafetensorsFile.open(fixture.resolve("final.safetensors"))) {
+            try (SafetensorsFile file = SafetensorsFile.open(record.resolve("final.safetensors"))) {
                 for (Map.Entry<String, AdaLoraLinear> e : layers.entrySet()) {
                     Map<String, INDArray> got = Map.of("lora_A", e.getValue().loraA("default").value(), "lora_E",
                             e.getValue().loraE("default").value(), "lora_B", e.getValue().loraB("default").value());
@@ -197,8 +217,8 @@ class AdaLoraHfStepsTest {
                 }
             }
             double firstLoss = Math.abs(observed.get(0).loss() - steps.get(0).get("loss").asDouble()) / steps.get(0).get("loss").asDouble();
-            System.out.printf("AdaLoRA (%s) vs HF PEFT over %d steps: loss at step 0 %.2e relative, worst %.2e relative, λ %.2e, scores %.2e relative, final tensors %.2e%n",
-                    type, totalSteps, firstLoss, worstLoss, worstE, worstScore, worstTensor);
+            System.out.printf("AdaLoRA%s (%s) vs HF PEFT over %d steps: loss at step 0 %.2e relative, worst %.2e relative, λ %.2e, scores %.2e relative, final tensors %.2e%n",
+                    run, type, totalSteps, firstLoss, worstLoss, worstE, worstScore, worstTensor);
         }
     }
 
@@ -216,16 +236,16 @@ class AdaLoraHfStepsTest {
         return new TokenBatch(b, t, tokens, mask, tokens.clone());
     }
 
-    /** The same batch at every step. */
-    private record OneBatch(TokenBatch batch) implements BatchSource<TokenBatch> {
+    /** The record's batches, in turn. */
+    private record Batches(List<TokenBatch> list) implements BatchSource<TokenBatch> {
         @Override
         public int batchesPerEpoch() {
-            return 1;
+            return list.size();
         }
 
         @Override
         public TokenBatch batch(int epoch, int index) {
-            return batch;
+            return list.get(index);
         }
     }
 
