@@ -65,7 +65,7 @@ class AdaLoraHfStepsTest {
             Map<String, double[]> e, Map<String, double[]> scores) {
     }
 
-    /** Tolerances: relative for the losses and the regularizer, for the triplet scores and the gradient norm; absolute for λ and the final A, E, B. */
+    /** Relative tolerances for the losses and for the scores and gradient norm; absolute for λ and the final A, E, B. */
     private record Tolerance(double loss, double score, double value) {
     }
 
@@ -131,8 +131,8 @@ class AdaLoraHfStepsTest {
                             scores.put(path, allocator.tripletScores(layer));
                         }
                     });
-                    observed.add(new Observed(info.loss(), info.gradNorm(), regularizers.get(step), allocator.history().size(), allocator.config().rankPattern(),
-                            e, scores));
+                    observed.add(new Observed(info.loss(), info.gradNorm(), regularizers.get(step), allocator.history().size(),
+                            allocator.config().rankPattern(), e, scores));
                 }
             };
             TrainerConfig.Builder config = TrainerConfig.builder().sgd(hf.get("lr").asDouble()).decay(Decay.CONSTANT).noGradientClipping()
@@ -159,7 +159,8 @@ class AdaLoraHfStepsTest {
                 double gradNorm = want.get("grad_norm").asDouble();
                 assertEquals(gradNorm, got.gradNorm(), tol.score() * gradNorm, at + "the gradient norm (task and regularizer) before clipping");
                 double regularizer = loss - want.get("task_loss").asDouble();
-                assertEquals(regularizer, got.regularizer(), tol.loss() * Math.abs(loss), at + "orth_reg_weight · mean of the unsquared Frobenius norms");
+                assertEquals(regularizer, got.regularizer(), tol.loss() * Math.abs(loss),
+                        at + "orth_reg_weight · mean of the unsquared Frobenius norms");
                 assertEquals(want.get("budget").asInt(), allocator.schedule().budget(t), at + "budget");
                 if (t <= finalStep) {                                   // after it both only re-apply the final pattern
                     assertEquals(want.get("allocated").asBoolean(), allocator.schedule().allocates(t), at + "allocates");
@@ -173,7 +174,8 @@ class AdaLoraHfStepsTest {
                 }
                 assertEquals(allocations, got.allocations(), at + "allocations so far");
                 if (want.get("rank_pattern").isNull()) {
-                    assertTrue(got.pattern() == null || got.pattern().isEmpty(), at + "no rank_pattern before the first allocation: " + got.pattern());
+                    assertTrue(got.pattern() == null || got.pattern().isEmpty(),
+                            at + "no rank_pattern before the first allocation: " + got.pattern());
                 } else {
                     assertEquals(JSON.convertValue(want.get("rank_pattern"), Map.class), got.pattern(), at + "rank_pattern");
                 }
@@ -217,7 +219,8 @@ class AdaLoraHfStepsTest {
                 }
             }
             double firstLoss = Math.abs(observed.get(0).loss() - steps.get(0).get("loss").asDouble()) / steps.get(0).get("loss").asDouble();
-            System.out.printf("AdaLoRA%s (%s) vs HF PEFT over %d steps: loss at step 0 %.2e relative, worst %.2e relative, λ %.2e, scores %.2e relative, final tensors %.2e%n",
+            System.out.printf("AdaLoRA%s (%s) vs HF PEFT over %d steps: loss at step 0 %.2e relative, worst %.2e relative, λ %.2e, "
+                    + "scores %.2e relative, final tensors %.2e%n",
                     run, type, totalSteps, firstLoss, worstLoss, worstE, worstScore, worstTensor);
         }
     }
@@ -250,7 +253,8 @@ class AdaLoraHfStepsTest {
     }
 
     /** The PeftModel's task, with its allocator as the hook (so the test can read its state) recording each step's loss term. */
-    private record Recording(TrainableTask<TokenBatch> task, RankAllocator allocator, List<Double> regularizers) implements TrainableTask<TokenBatch> {
+    private record Recording(TrainableTask<TokenBatch> task, RankAllocator allocator, List<Double> regularizers)
+            implements TrainableTask<TokenBatch> {
         @Override
         public Module module() {
             return task.module();
