@@ -16,7 +16,10 @@ reference/gpt2; attn.c_attn and mlp.c_fc of both blocks, 4 modules) and records 
   * final.safetensors: every module's A, E and B after the last step (float64, all init_r triplets);
   * clip-accum/steps.json and clip-accum/final.safetensors: the same from the same initial adapter, with two
     micro-batches per step (each forward's loss, regularizer included, divided by 2 before its backward) and
-    torch.nn.utils.clip_grad_norm_ to 0.05 (below every step's gradient norm) before optimizer.step().
+    torch.nn.utils.clip_grad_norm_ to 0.05 (below every step's gradient norm) before optimizer.step();
+  * rank0/adapter_config.json and steps.json: the first run's initial tensors with target_r 1, where
+    HF's allocation at step 4 masks every triplet of one module (peft4j deliberately keeps each module's best
+    triplet; AdaLoraHfStepsTest checks the steps before and exactly that difference at step 4).
 
 The training loop is HF's documented one: loss = model(input_ids, labels=input_ids).loss; loss.backward();
 optimizer.step(); model.base_model.update_and_allocate(t); optimizer.zero_grad(), with torch.optim.SGD (lr 0.5, no
@@ -97,11 +100,11 @@ def strip_pattern(pattern):
     return out
 
 
-def adapted_model(base_dir):
+def adapted_model(base_dir, hyper):
     """The base model in float32 with HF's AdaLoRA adapter (HF's init, then E seeded), the same on every call."""
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, attn_implementation="eager")
-    config = AdaLoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, fan_in_fan_out=True, **HYPER)
+    config = AdaLoraConfig(task_type="CAUSAL_LM", target_modules=TARGETS, fan_in_fan_out=True, **hyper)
     model = get_peft_model(model, config)
     gen = torch.Generator().manual_seed(SEED + 1)
     with torch.no_grad():
@@ -110,7 +113,7 @@ def adapted_model(base_dir):
     return model
 
 
-def train(model, batches, accumulation, max_grad_norm, out):
+def train(model, hyper, batches, accumulation, max_grad_norm, out, rank0_allowed=False):
     """HF's loop in float64 over total_step steps, `accumulation` micro-batches each; writes steps.json and final.safetensors."""
     model = model.double()
     model.train()
@@ -134,9 +137,9 @@ def train(model, batches, accumulation, max_grad_norm, out):
     optimizer = torch.optim.SGD(trainable, lr=LR, momentum=0.0, weight_decay=0.0)
     allocator = model.base_model.rankallocator
     adalora = model.base_model.peft_config["default"]
-    final_step = HYPER["total_step"] - HYPER["tfinal"]
+    final_step = hyper["total_step"] - hyper["tfinal"]
     steps = []
-    for t in range(HYPER["total_step"]):
+    for t in range(hyper["total_step"]):
         loss_sum = 0.0
         task_sum = 0.0
         for micro in range(accumulation):
@@ -168,7 +171,7 @@ def train(model, batches, accumulation, max_grad_norm, out):
             "e_zero": {path: (e.view(-1) == 0).tolist() for path, (a, e, b) in mods.items()},
             "e": {path: e.view(-1).tolist() for path, (a, e, b) in mods.items()},
         })
-        if pattern is not None and min(sum(v) for v in pattern.values()) == 0:
+        if not rank0_allowed and pattern is not None and min(sum(v) for v in pattern.values()) == 0:
             sys.exit("step %d: HF left a module at rank 0 (%s); peft4j keeps every module's best triplet, pick other numbers" % (t, pattern))
 
     os.makedirs(out, exist_ok=True)
@@ -180,7 +183,7 @@ def train(model, batches, accumulation, max_grad_norm, out):
     record = {
         "description": "HF PEFT AdaLoRA training of reference/gpt2 step by step, by docs/scripts/hf_adalora_steps.py",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
-        "hyper": HYPER, "lr": LR, "targets": TARGETS, "modules": list(modules(model)),
+        "hyper": hyper, "lr": LR, "targets": TARGETS, "modules": list(modules(model)),
         "gradient_accumulation": accumulation, "max_grad_norm": max_grad_norm,
         "batches": [b.tolist() for b in batches],
         "init_budget": allocator.init_bgt, "target_budget": allocator.target_bgt,
@@ -200,17 +203,26 @@ def main():
         sys.exit("usage: hf_adalora_steps.py GPT2_REFERENCE_DIR OUTPUT_DIR")
     base_dir, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    model = adapted_model(base_dir)
+    model = adapted_model(base_dir, HYPER)
     vocab = model.config.vocab_size
     ids = torch.randint(0, vocab, (BATCH, SEQ), generator=torch.Generator().manual_seed(SEED))
     other = torch.randint(0, vocab, (BATCH, SEQ), generator=torch.Generator().manual_seed(SEED + 2))
     model.save_pretrained(out)                                                # the initial adapter, float32
     if os.path.exists(os.path.join(out, "README.md")):                     # save_pretrained's model card: not needed
         os.remove(os.path.join(out, "README.md"))
-    train(model, [ids], 1, None, out)
+    train(model, HYPER, [ids], 1, None, out)
     # the same initial adapter, two micro-batches per step and clipping that is active at every step
-    train(adapted_model(base_dir), [ids, other], 2, CLIP, os.path.join(out, "clip-accum"))
-
+    train(adapted_model(base_dir, HYPER), HYPER, [ids, other], 2, CLIP, os.path.join(out, "clip-accum"))
+    # the same initial tensors with target_r 1: HF masks every triplet of a module at step 4 (peft4j keeps its best)
+    rank0 = dict(HYPER, target_r=1)
+    model = adapted_model(base_dir, rank0)
+    rank0_dir = os.path.join(out, "rank0")
+    train(model, rank0, [ids], 1, None, rank0_dir, rank0_allowed=True)
+    os.remove(os.path.join(rank0_dir, "final.safetensors"))                  # the test stops at step 4
+    initial = model.peft_config["default"]
+    initial.rank_pattern = None                                               # the initial config, as save_pretrained wrote it above
+    initial.inference_mode = True
+    initial.save_pretrained(rank0_dir)
 
 if __name__ == "__main__":
     main()
