@@ -14,8 +14,8 @@ reference/gpt2; attn.c_attn and mlp.c_fc of both blocks, 4 modules) and records 
     every module's triplet scores (Ī·Ū of λ plus the means over its row of A and its column of B, from the
     allocator's exp_avg_ipt and exp_avg_unc), the rank_pattern in the config, which λ are 0 and all λ values;
   * final.safetensors: every module's A, E and B after the last step (float64, all init_r triplets);
-  * clip-accum/steps.json and clip-accum/final.safetensors: the same from the same initial adapter, with two
-    micro-batches per step (each forward's loss, regularizer included, divided by 2 before its backward) and
+  * clip-accum/adapter_config.json, steps.json, final.safetensors: the same from the same initial tensors, with
+    deltaT 2 (re-allocation every second step), two micro-batches per step (each forward's loss, regularizer included, divided by 2 before its backward) and
     torch.nn.utils.clip_grad_norm_ to 0.05 (below every step's gradient norm) before optimizer.step();
   * rank0/adapter_config.json and steps.json: the first run's initial tensors with target_r 1, where
     HF's allocation at step 4 masks every triplet of one module (peft4j deliberately keeps each module's best
@@ -211,18 +211,27 @@ def main():
     if os.path.exists(os.path.join(out, "README.md")):                     # save_pretrained's model card: not needed
         os.remove(os.path.join(out, "README.md"))
     train(model, HYPER, [ids], 1, None, out)
-    # the same initial adapter, two micro-batches per step and clipping that is active at every step
-    train(adapted_model(base_dir, HYPER), HYPER, [ids, other], 2, CLIP, os.path.join(out, "clip-accum"))
+    # the same initial tensors, re-allocated every 2 steps, two micro-batches per step and clipping active at every step
+    every2 = dict(HYPER, deltaT=2)
+    model = adapted_model(base_dir, every2)
+    train(model, every2, [ids, other], 2, CLIP, os.path.join(out, "clip-accum"))
+    save_initial_config(model, os.path.join(out, "clip-accum"))
     # the same initial tensors with target_r 1: HF masks every triplet of a module at step 4 (peft4j keeps its best)
     rank0 = dict(HYPER, target_r=1)
     model = adapted_model(base_dir, rank0)
     rank0_dir = os.path.join(out, "rank0")
     train(model, rank0, [ids], 1, None, rank0_dir, rank0_allowed=True)
     os.remove(os.path.join(rank0_dir, "final.safetensors"))                  # the test stops at step 4
-    initial = model.peft_config["default"]
-    initial.rank_pattern = None                                               # the initial config, as save_pretrained wrote it above
-    initial.inference_mode = True
-    initial.save_pretrained(rank0_dir)
+    save_initial_config(model, rank0_dir)
+
+
+def save_initial_config(model, out):
+    """The adapter_config.json save_pretrained wrote before training, for a variant that shares the initial tensors."""
+    config = model.peft_config["default"]
+    config.rank_pattern = None
+    config.inference_mode = True
+    config.save_pretrained(out)
+
 
 if __name__ == "__main__":
     main()

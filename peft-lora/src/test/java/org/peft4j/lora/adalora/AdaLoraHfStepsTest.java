@@ -45,7 +45,7 @@ import org.peft4j.core.tuner.PeftModel;
  * (backward, optimizer.step(), update_and_allocate(step), zero_grad) in float64, and recorded every step. Here the
  * same initial adapter file trains with peft4j's own {@link Trainer} (SGD, constant learning rate, no clipping),
  * where the rank allocation runs inside the trainer, and every step must agree with HF's. Two more records from the
- * same initial tensors: with gradient accumulation and active clipping ({@code clip-accum}), and with target_r 1
+ * same initial tensors: with deltaT 2, gradient accumulation and active clipping ({@code clip-accum}), and with target_r 1
  * ({@code rank0}), where HF leaves a module at rank 0 and peft4j's documented choice (every module keeps its best
  * triplet) is checked against HF's own scores.
  *
@@ -91,9 +91,10 @@ class AdaLoraHfStepsTest {
     }
 
     /**
-     * Two micro-batches per step (HF: two forwards, each with the regularizer, each loss halved before backward) and
-     * clipping to a norm of 0.05, below every step's gradient norm (HF: clip_grad_norm_ before optimizer.step()):
-     * the regularizer's gradient is clipped with the task's, and the importance uses the clipped gradient.
+     * deltaT 2 (re-allocation at steps 2, 4, 6 and the final one at 8), two micro-batches per step (HF: two forwards,
+     * each with the regularizer, each loss halved before backward) and clipping to a norm of 0.05, below every step's
+     * gradient norm (HF: clip_grad_norm_ before optimizer.step()): the regularizer's gradient is clipped with the
+     * task's, and the importance uses the clipped gradient.
      */
     @Test
     void gradientAccumulationAndClippingFollowHfPeft(@TempDir Path tmp) throws Exception {
@@ -117,8 +118,8 @@ class AdaLoraHfStepsTest {
      */
     private static void followHf(Path tmp, String run, DataType type, Tolerance tol) throws Exception {
         Path base = TestResources.referenceCheckpoint(tmp.resolve("gpt2"), "gpt2");
-        Path fixture = TestResources.copy(tmp.resolve("fixture"), FIXTURE, "adapter_model.safetensors");
-        TestResources.copy(fixture, FIXTURE + (run.equals("/rank0") ? run : ""), "adapter_config.json");
+        Path fixture = TestResources.copy(tmp.resolve("fixture"), FIXTURE, "adapter_model.safetensors");   // the shared initial tensors
+        TestResources.copy(fixture, FIXTURE + run, "adapter_config.json");                                  // the run's config
         Path record = TestResources.copy(tmp.resolve("record"), FIXTURE + run, "steps.json");
         if (!run.equals("/rank0")) {
             TestResources.copy(record, FIXTURE + run, "final.safetensors");
