@@ -115,7 +115,8 @@ class HfPeftLoraFixturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2-lora", "gpt2-dora", "llama-lora", "llama-rslora-all-linear", "llama-dora", "qwen2-lora", "llama-adalora"})
+    @ValueSource(strings = {"gpt2-lora", "gpt2-dora", "llama-lora", "llama-rslora-all-linear", "llama-dora", "qwen2-lora", "llama-adalora",
+        "llama-adalora-rank0"})
     void hfAdaptersGiveHfLogitsUnmergedAndMerged(String fixture) throws Exception {
         JsonNode expected = expected(fixture);
         String base = base(expected);
