@@ -42,7 +42,8 @@ import org.peft4j.lora.adalora.AdaLoraLayer;
 /**
  * The peft4j side of the peft4j → HF PEFT check (scripts/hf-interop-lora.sh): writes LoRA-family adapters made by
  * peft4j, with non-trivial weights, onto the tiny reference checkpoints, plus an AdaLoRA adapter whose ranks
- * peft4j's trainer allocated, and two {@code peft4j merge} exports; beside each goes {@code peft4j.json} with
+ * peft4j's trainer allocated, HF's AdaLoRA fixture with rank-0 modules as peft4j re-saves it, and two
+ * {@code peft4j merge} exports; beside each goes {@code peft4j.json} with
  * peft4j's own logits (float32, and float64 from the saved files reloaded on a DOUBLE base), unmerged and merged.
  * docs/scripts/hf_peft_check_peft4j_adapters.py then loads them with the real HF PEFT and compares.
  *
@@ -69,6 +70,7 @@ class Peft4jAdaptersForHfExport {
         lora(out, "qwen2-lora", "qwen2-tied-theta1000000-f16", LoraConfig.builder().r(4).loraAlpha(8).targetModules("k_proj", "v_proj")
                 .rankPattern(Map.of("v_proj", 2)), 16);
         adalora(out, "llama-adalora", "llama-tied-theta10000");
+        resave(out, "llama-adalora-rank0", "llama-tied-theta10000");
         merge(out, "gpt2-lora");
         merge(out, "llama-dora");
     }
@@ -132,6 +134,15 @@ class Peft4jAdaptersForHfExport {
             assertEquals(2 * ranks.size(), ranks.stream().mapToInt(Integer::intValue).sum(), "target_r × modules after the final allocation: " + ranks);
             assertTrue(ranks.stream().anyMatch(r -> r != 2), "the allocation moved ranks between modules: " + ranks);
             save(out, name, base, peft);
+        }
+    }
+
+    /** HF's AdaLoRA fixture with modules at rank 0, loaded by peft4j and saved again by peft4j (empty tensors for those modules). */
+    private static void resave(Path out, String name, String base) throws Exception {
+        CausalLm model = base(base, DataType.FLOAT);
+        try (PeftModel<CausalLm> peft = PeftModel.load(model, Path.of("src", "test", "resources", "hf-peft", name))) {
+            assertTrue(peft.tunerLayers().values().stream().anyMatch(l -> ((AdaLoraLayer) l).rank("default") == 0), name + " has a module at rank 0");
+            save(out, name + "-resaved", base, peft);
         }
     }
 
