@@ -46,7 +46,7 @@ import org.peft4j.lora.adalora.AdaLoraLayer;
 class HfPeftLoraFixturesTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** The tiny HF checkpoints of peft-core's tests, seen from this module's directory (Maven's working directory). */
-    private static final Path REFERENCE = Path.of("..", "peft-core", "src", "test", "resources", "reference");
+    static final Path REFERENCE = Path.of("..", "peft-core", "src", "test", "resources", "reference");
     private static final Path FIXTURES = Path.of("src", "test", "resources", "hf-peft");
     private static final double F32_ABS = 2e-5;
     private static final double F32_REL = 1e-5;
@@ -62,8 +62,8 @@ class HfPeftLoraFixturesTest {
         return dir.toString();
     }
 
-    /** The fixture's padded batch: ids and attention mask as HF ran them. */
-    private static TokenBatch batch(JsonNode expected) {
+    /** The padded batch of a fixture (or of a reference expected.json): ids and attention mask as HF ran them. */
+    static TokenBatch batch(JsonNode expected) {
         JsonNode ids = expected.get("input_ids");
         int batch = ids.size();
         int seq = ids.get(0).size();
@@ -78,7 +78,7 @@ class HfPeftLoraFixturesTest {
         return new TokenBatch(batch, seq, flat, mask, null);
     }
 
-    private static INDArray logits(PretrainedModel model, TokenBatch batch) {
+    static INDArray logits(PretrainedModel model, TokenBatch batch) {
         try (Tape tape = Tape.inference(model.kernels())) {
             return ((CausalLm) model).forward(batch, tape).detach();
         }

@@ -26,7 +26,6 @@ import org.peft4j.core.model.ModelHead;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.nn.Init;
-import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.train.BatchSource;
 import org.peft4j.core.train.Trainer;
@@ -54,7 +53,7 @@ import org.peft4j.lora.adalora.AdaLoraLayer;
 class Peft4jAdaptersForHfExport {
     static final String OUT = "peft4j.hfInteropOut";
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Path REFERENCE = Path.of("..", "peft-core", "src", "test", "resources", "reference");
+    private static final Path REFERENCE = HfPeftLoraFixturesTest.REFERENCE;
 
     @Test
     void writeAdaptersAndLogits() throws Exception {
@@ -151,17 +150,17 @@ class Peft4jAdaptersForHfExport {
         Path dir = out.resolve(name);
         peft.save(dir);
         JsonNode reference = JSON.readTree(REFERENCE.resolve(base).resolve("expected.json").toFile());
-        TokenBatch batch = batch(reference);
+        TokenBatch batch = HfPeftLoraFixturesTest.batch(reference);
         ObjectNode json = JSON.createObjectNode();
         json.put("base", REFERENCE.resolve(base).toAbsolutePath().normalize().toString());
         json.set("input_ids", reference.get("input_ids"));
         json.set("attention_mask", reference.get("attention_mask"));
-        json.set("logits", array(logits(peft.base(), batch), batch));
+        json.set("logits", array(HfPeftLoraFixturesTest.logits(peft.base(), batch), batch));
         try (PeftModel<CausalLm> reloaded = PeftModel.load(base(base, DataType.DOUBLE), dir)) {
-            json.set("logits_f64", array(logits(reloaded.base(), batch), batch));
-            json.set("merged_logits_f64", array(logits(reloaded.mergeAndUnload(), batch), batch));
+            json.set("logits_f64", array(HfPeftLoraFixturesTest.logits(reloaded.base(), batch), batch));
+            json.set("merged_logits_f64", array(HfPeftLoraFixturesTest.logits(reloaded.mergeAndUnload(), batch), batch));
         }
-        json.set("merged_logits", array(logits(peft.mergeAndUnload(), batch), batch));
+        json.set("merged_logits", array(HfPeftLoraFixturesTest.logits(peft.mergeAndUnload(), batch), batch));
         AtomicFiles.writeString(dir.resolve("peft4j.json"), JSON.writeValueAsString(json));
     }
 
@@ -173,32 +172,13 @@ class Peft4jAdaptersForHfExport {
         Object[] r = InfoAndLogitsCommandTest.run("merge", "--model", own.get("base").asText(), "--adapter", adapter.toString(), "--out", merged.toString());
         assertEquals(0, r[0], (String) r[2]);
         PretrainedModel model = HfCheckpoint.load(merged, ModelLoader.describedOptions(merged.toString()));
-        TokenBatch batch = batch(own);
+        TokenBatch batch = HfPeftLoraFixturesTest.batch(own);
         ObjectNode json = JSON.createObjectNode();
         json.put("merged_from", name);
         json.set("input_ids", own.get("input_ids"));
         json.set("attention_mask", own.get("attention_mask"));
-        json.set("logits", array(logits(model, batch), batch));
+        json.set("logits", array(HfPeftLoraFixturesTest.logits(model, batch), batch));
         AtomicFiles.writeString(merged.resolve("peft4j.json"), JSON.writeValueAsString(json));
-    }
-
-    private static TokenBatch batch(JsonNode json) {
-        JsonNode ids = json.get("input_ids");
-        int b = ids.size();
-        int t = ids.get(0).size();
-        int[] flat = new int[b * t];
-        int[] mask = new int[b * t];
-        for (int i = 0; i < b * t; i++) {
-            flat[i] = ids.get(i / t).get(i % t).asInt();
-            mask[i] = json.get("attention_mask").get(i / t).get(i % t).asInt();
-        }
-        return new TokenBatch(b, t, flat, mask, null);
-    }
-
-    private static INDArray logits(PretrainedModel model, TokenBatch batch) {
-        try (Tape tape = Tape.inference(model.kernels())) {
-            return ((CausalLm) model).forward(batch, tape).detach();
-        }
     }
 
     /** [batch][seq][vocab]; float32 values as their float (shortest round trip), float64 as doubles. */
