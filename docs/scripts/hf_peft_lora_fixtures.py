@@ -27,16 +27,20 @@ Cases (all eval-mode, dropout 0):
                            rank_pattern/alpha_pattern, modules_to_save=["lm_head"] (a trained copy of the head)
   llama-dora               LLaMA (tied) DoRA on q_proj, v_proj, down_proj, magnitudes moved off their init
   qwen2-lora               Qwen2 (GQA, biased k/v) LoRA on k_proj, v_proj with rank_pattern {"v_proj": 2}
-  llama-adalora            LLaMA (tied) AdaLoRA on q_proj, v_proj, up_proj, trained for 10 steps with HF's own
-                           update_and_allocate after every optimizer step, so HF's RankAllocator masks triplets
-                           and save_pretrained writes only the kept ones (resize_state_dict_by_rank_pattern)
+  llama-adalora            LLaMA (tied) AdaLoRA on q_proj, v_proj, up_proj, init_r 4, target_r 3, trained for 10
+                           steps with HF's own update_and_allocate after every optimizer step, so HF's RankAllocator
+                           masks triplets and save_pretrained writes only the kept ones
+                           (resize_state_dict_by_rank_pattern); expected.json adds "ranks"
+  llama-adalora-rank0      the same with target_r 2: HF's allocator prunes some modules to rank 0, and HF saves them
+                           as empty tensors (lora_A [0, in], lora_E [0, 1], lora_B [out, 0]) and loads them back
 
 The LoRA/DoRA tensors are filled with seeded random values (torch.manual_seed per case) so that B != 0 and
 the DoRA magnitude differs from ||W + s*B*A|| (otherwise DoRA would equal LoRA and a reader ignoring the
 magnitude would pass).
 
-Run (from the repository root; CI does not run Python, the outputs are committed):
-    /tmp/hfenv/bin/python docs/scripts/hf_peft_lora_fixtures.py \
+Run (from the repository root; CI does not run Python, the outputs are committed; PYTHONHASHSEED fixes the order
+of the target_modules set in adapter_config.json; scripts/hf-interop-lora.sh runs this and both directions):
+    PYTHONHASHSEED=0 /tmp/hfenv/bin/python docs/scripts/hf_peft_lora_fixtures.py \
         peft-core/src/test/resources/reference examples/src/test/resources/hf-peft
 Generated with torch 2.13.0+cpu, transformers 5.18.0, peft 0.21.0, safetensors, numpy on CPU. The output is
 deterministic for a given torch version.
