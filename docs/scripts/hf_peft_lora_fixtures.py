@@ -17,6 +17,10 @@ adapter_model.safetensors, exactly what HF writes), and writes expected.json bes
                   float64 base (float32 rounding alone moves HF's logits by up to 8e-6; float64 pins the
                   semantics down for GPT-2; HF's LLaMA and Qwen2 keep RMSNorm, the attention softmax and the rotary
                   cos/sin in float32 even in a float64 model, so there float64 is no more exact than float32)
+  merge_probes    {module path: Δy} for every adapted module and modules_to_save copy, in float64: the module's
+                  output after merge_and_unload minus the original module's, for the input x_i = sin(i + 1). This
+                  pins the merged weights down exactly (scaling, rsLoRA, patterns, DoRA, AdaLoRA) for every
+                  model, free of the float32 parts of HF's LLaMA
   versions        torch, transformers, peft
 
 Cases (all eval-mode, dropout 0):
@@ -103,8 +107,24 @@ def float64_logits(reference_root, base, adapter_dir, ids, mask):
     reloaded = PeftModel.from_pretrained(model, adapter_dir).double().eval()
     with torch.no_grad():
         unmerged = reloaded(input_ids=ids, attention_mask=mask).logits.numpy()
-        merged = reloaded.merge_and_unload()(input_ids=ids, attention_mask=mask).logits.numpy()
-    return base_logits, unmerged, merged
+        originals = {}
+        for name, module in reloaded.base_model.model.named_modules():
+            if hasattr(module, "get_base_layer") and module.get_base_layer() is not module:
+                originals[name] = module.get_base_layer()
+            elif hasattr(module, "original_module"):
+                originals[name] = module.original_module
+        before = {name: m(probe_input(m)).numpy() for name, m in originals.items()}
+        merged_model = reloaded.merge_and_unload()
+        merged = merged_model(input_ids=ids, attention_mask=mask).logits.numpy()
+        probes = {name: (merged_model.get_submodule(name)(probe_input(m)).numpy() - before[name]).tolist()
+                  for name, m in originals.items()}
+    return base_logits, unmerged, merged, probes
+
+
+def probe_input(layer):
+    """The fixed float64 input row x_i = sin(i + 1) for a Linear or Conv1D: the probe of merge_probes."""
+    width = layer.in_features if hasattr(layer, "in_features") else layer.weight.shape[0]
+    return torch.sin(torch.arange(width, dtype=torch.float64) + 1).unsqueeze(0)
 
 
 def save_case(reference_root, out_root, case, base, peft_model, ids, mask, base_logits, extra=None):
@@ -117,7 +137,7 @@ def save_case(reference_root, out_root, case, base, peft_model, ids, mask, base_
     adapted = logits(peft_model, ids, mask)
     merged_model = peft_model.merge_and_unload()
     merged = logits(merged_model, ids, mask)
-    base64, unmerged64, merged64 = float64_logits(reference_root, base, out, ids, mask)
+    base64, unmerged64, merged64, probes = float64_logits(reference_root, base, out, ids, mask)
     real = mask.numpy().astype(bool)
     change = np.abs(adapted - base_logits)[real].max()
     if change < 1e-2:
@@ -133,6 +153,7 @@ def save_case(reference_root, out_root, case, base, peft_model, ids, mask, base_
         "base_logits_f64": base64.tolist(),
         "logits_f64": unmerged64.tolist(),
         "merged_logits_f64": merged64.tolist(),
+        "merge_probes": probes,
     }
     if extra:
         expected.update(extra)

@@ -16,11 +16,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.HfCheckpoint;
 import org.peft4j.core.model.LoadOptions;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.nn.Layer;
+import org.peft4j.core.nn.Linear;
+import org.peft4j.core.nn.ModuleTree;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.tuner.PeftModel;
 import org.peft4j.core.tuner.TunerLayer;
@@ -140,9 +144,44 @@ class HfPeftLoraFixturesTest {
                 PretrainedModel merged = peft.mergeAndUnload();
                 double mergedWorst = compare(what + " merged", expected.get(f32 ? "merged_logits" : "merged_logits_f64"), logits(merged, batch), batch,
                         abs, rel);
-                System.out.printf("%-24s %-6s max |peft4j - HF PEFT|: unmerged %.2e, merged %.2e%n", fixture, type, unmerged, mergedWorst);
+                String probes = f32 ? "" : String.format(", merged-module probes %.2e",
+                        checkMergeProbes(fixture, expected.get("merge_probes"), ModelLoader.load(base, options(base, adapter, type)), merged));
+                System.out.printf("%-24s %-6s max |peft4j - HF PEFT|: unmerged %.2e, merged %.2e%s%n", fixture, type, unmerged, mergedWorst, probes);
             }
         }
+    }
+
+    /**
+     * The merged weights, exactly: for every module HF adapted (and every modules_to_save copy), the change of its
+     * output for the input x_i = sin(i + 1), merged minus original, in float64, equals HF's to 1e-11 (relative, and
+     * absolute at 1e-11). Unlike the logits this is free of the float32 parts of HF's LLaMA, so it pins down the
+     * scaling, rsLoRA, the rank and alpha patterns, DoRA's merge and AdaLoRA's kept triplets for every model.
+     */
+    private static double checkMergeProbes(String fixture, JsonNode probes, PretrainedModel original, PretrainedModel merged) {
+        assertTrue(probes.size() > 0, fixture + ": no merged modules recorded");
+        double[] worst = {0};
+        probes.fields().forEachRemaining(e -> {
+            Layer before = (Layer) ModuleTree.get(original.module(), e.getKey());
+            Layer after = (Layer) ModuleTree.get(merged.module(), e.getKey());
+            JsonNode hf = e.getValue().get(0);
+            long width = ((Linear) before).inFeatures();
+            INDArray x = Nd4j.create(DataType.DOUBLE, 1, width);
+            for (int i = 0; i < width; i++) {
+                x.putScalar(0, i, Math.sin(i + 1));
+            }
+            INDArray delta;
+            try (Tape tape = Tape.inference(merged.kernels())) {
+                delta = after.forward(x, tape).sub(before.forward(x, tape));
+            }
+            assertEquals(hf.size(), delta.columns(), fixture + " " + e.getKey() + ": output width");
+            for (int j = 0; j < hf.size(); j++) {
+                double want = hf.get(j).asDouble();
+                assertEquals(want, delta.getDouble(0, j), 1e-11 * (1 + Math.abs(want)),
+                        fixture + " " + e.getKey() + ": merged minus original output " + j);
+                worst[0] = Math.max(worst[0], Math.abs(want - delta.getDouble(0, j)));
+            }
+        });
+        return worst[0];
     }
 
     /** HF's rank allocation survives the load: every module holds the triplets HF kept ("ranks" maps HF's lora_E names to counts). */
