@@ -7,7 +7,9 @@ given) writes; scripts/hf-interop-lora.sh makes it and runs this script. Each su
     the tiny reference checkpoint it belongs to ("base"), a padded batch, and peft4j's logits: "logits" and
     "merged_logits" in float32, "logits_f64" and "merged_logits_f64" in float64. This script loads the base with
     AutoModelForCausalLM, the adapter with PeftModel.from_pretrained, runs the batch, then merge_and_unload() and
-    runs it again, in float32 and in float64; or
+    runs it again, in float32 and in float64, and in float64 compares the merged-module probes: for every adapted
+    module and modules_to_save copy, merged module(x) - original module(x) for x_i = sin(i + 1), bound
+    1e-11*(1 + |HF|), which pins each merged weight down exactly; or
   * a merged model (merged-NAME: config.json + model.safetensors, written by `peft4j merge`) with peft4j.json holding
     the logits peft4j computes from that checkpoint; it is loaded with AutoModelForCausalLM.from_pretrained alone.
 
@@ -32,6 +34,9 @@ import peft
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_peft_lora_fixtures import merge_with_probes  # noqa: E402  (the same probes as the fixtures)
+
 F32_ABS, F32_REL = 2e-5, 1e-5
 
 
@@ -45,6 +50,22 @@ def worst(ours, theirs, real, abs_tol, rel_tol):
     diff = np.abs(ours - theirs)[real]
     bound = abs_tol + rel_tol * np.abs(theirs)[real]
     return float(diff.max()), bool((diff <= bound).all())
+
+
+def probe_worst(ours, theirs):
+    """max |Δy| difference over the merged-module probes; both sides must name the same modules; bound 1e-11*(1 + |HF|)."""
+    if sorted(ours) != sorted(theirs):
+        print(f"modules differ: peft4j {sorted(ours)}, HF {sorted(theirs)}", file=sys.stderr)
+        return float("inf"), False
+    diff, ok = 0.0, True
+    for name, hf in theirs.items():
+        a, b = np.asarray(ours[name], dtype=np.float64), np.asarray(hf, dtype=np.float64)
+        if a.shape != b.shape:
+            print(f"{name}: peft4j probe {a.shape}, HF {b.shape}", file=sys.stderr)
+            return float("inf"), False
+        d = np.abs(a - b)
+        diff, ok = max(diff, float(d.max(initial=0.0))), ok and bool((d <= 1e-11 * (1 + np.abs(b))).all())
+    return diff, ok
 
 
 def main():
@@ -73,10 +94,13 @@ def main():
                         module = model.base_model.model.get_submodule(n[: -len(".lora_E")])
                         assert module.lora_A["default"].shape[0] == r, (n, module.lora_A["default"].shape, r)
                 unmerged = run(model, ids, mask)
-                merged = run(model.merge_and_unload(), ids, mask)
+                merged_model, probes = merge_with_probes(model)
+                merged = run(merged_model, ids, mask)
                 name = "float32" if dtype == torch.float32 else "float64"
                 rows.append((case, f"PeftModel.from_pretrained, {name}",) + worst(own["logits" + suffix], unmerged, real, abs_tol, rel_tol))
                 rows.append((case, f"merge_and_unload, {name}",) + worst(own["merged_logits" + suffix], merged, real, abs_tol, rel_tol))
+                if dtype == torch.float64:
+                    rows.append((case, "merged-module probes, float64",) + probe_worst(own["merge_probes"], probes))
         else:
             model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
             rows.append((case, "AutoModelForCausalLM.from_pretrained, float32",) + worst(own["logits"], run(model, ids, mask), real, F32_ABS, F32_REL))

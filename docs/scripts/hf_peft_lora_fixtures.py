@@ -107,24 +107,33 @@ def float64_logits(reference_root, base, adapter_dir, ids, mask):
     reloaded = PeftModel.from_pretrained(model, adapter_dir).double().eval()
     with torch.no_grad():
         unmerged = reloaded(input_ids=ids, attention_mask=mask).logits.numpy()
+    merged_model, probes = merge_with_probes(reloaded)
+    with torch.no_grad():
+        merged = merged_model(input_ids=ids, attention_mask=mask).logits.numpy()
+    return base_logits, unmerged, merged, probes
+
+
+def merge_with_probes(peft_model):
+    """merge_and_unload(), and {module path: merged module(x) - original module(x)} for every adapted module and
+    modules_to_save copy, with x_i = sin(i + 1) (float64 when the model is)."""
+    with torch.no_grad():
         originals = {}
-        for name, module in reloaded.base_model.model.named_modules():
+        for name, module in peft_model.base_model.model.named_modules():
             if hasattr(module, "get_base_layer") and module.get_base_layer() is not module:
                 originals[name] = module.get_base_layer()
             elif hasattr(module, "original_module"):
                 originals[name] = module.original_module
         before = {name: m(probe_input(m)).numpy() for name, m in originals.items()}
-        merged_model = reloaded.merge_and_unload()
-        merged = merged_model(input_ids=ids, attention_mask=mask).logits.numpy()
+        merged_model = peft_model.merge_and_unload()
         probes = {name: (merged_model.get_submodule(name)(probe_input(m)).numpy() - before[name]).tolist()
                   for name, m in originals.items()}
-    return base_logits, unmerged, merged, probes
+    return merged_model, probes
 
 
 def probe_input(layer):
-    """The fixed float64 input row x_i = sin(i + 1) for a Linear or Conv1D: the probe of merge_probes."""
+    """The fixed input row x_i = sin(i + 1) for a Linear or Conv1D, in the layer's dtype: the probe of merge_probes."""
     width = layer.in_features if hasattr(layer, "in_features") else layer.weight.shape[0]
-    return torch.sin(torch.arange(width, dtype=torch.float64) + 1).unsqueeze(0)
+    return torch.sin(torch.arange(width, dtype=torch.float64) + 1).unsqueeze(0).to(layer.weight.dtype)
 
 
 def save_case(reference_root, out_root, case, base, peft_model, ids, mask, base_logits, extra=None):

@@ -161,18 +161,8 @@ class HfPeftLoraFixturesTest {
         assertTrue(probes.size() > 0, fixture + ": no merged modules recorded");
         double[] worst = {0};
         probes.fields().forEachRemaining(e -> {
-            Layer before = (Layer) ModuleTree.get(original.module(), e.getKey());
-            Layer after = (Layer) ModuleTree.get(merged.module(), e.getKey());
             JsonNode hf = e.getValue().get(0);
-            long width = ((Linear) before).inFeatures();
-            INDArray x = Nd4j.create(DataType.DOUBLE, 1, width);
-            for (int i = 0; i < width; i++) {
-                x.putScalar(0, i, Math.sin(i + 1));
-            }
-            INDArray delta;
-            try (Tape tape = Tape.inference(merged.kernels())) {
-                delta = after.forward(x, tape).sub(before.forward(x, tape));
-            }
+            INDArray delta = mergeProbe(original, merged, e.getKey());
             assertEquals(hf.size(), delta.columns(), fixture + " " + e.getKey() + ": output width");
             for (int j = 0; j < hf.size(); j++) {
                 double want = hf.get(j).asDouble();
@@ -182,6 +172,20 @@ class HfPeftLoraFixturesTest {
             }
         });
         return worst[0];
+    }
+
+    /** merged(x) − original(x) {@code [1, out]} of the Linear at {@code path}, for the row x_i = sin(i + 1) (the script's probe). */
+    static INDArray mergeProbe(PretrainedModel original, PretrainedModel merged, String path) {
+        Layer before = (Layer) ModuleTree.get(original.module(), path);
+        Layer after = (Layer) ModuleTree.get(merged.module(), path);
+        int width = ((Linear) before).inFeatures();
+        INDArray x = Nd4j.create(DataType.DOUBLE, 1, width);
+        for (int i = 0; i < width; i++) {
+            x.putScalar(0, i, Math.sin(i + 1));
+        }
+        try (Tape tape = Tape.inference(merged.kernels())) {
+            return after.forward(x, tape).sub(before.forward(x, tape));
+        }
     }
 
     /** HF's rank allocation survives the load: every module holds the triplets HF kept ("ranks" maps HF's lora_E names to counts). */

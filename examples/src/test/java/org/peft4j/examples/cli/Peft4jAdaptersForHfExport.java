@@ -43,7 +43,8 @@ import org.peft4j.lora.adalora.AdaLoraLayer;
  * peft4j, with non-trivial weights, onto the tiny reference checkpoints, plus an AdaLoRA adapter whose ranks
  * peft4j's trainer allocated, HF's AdaLoRA fixture with rank-0 modules as peft4j re-saves it, and two
  * {@code peft4j merge} exports; beside each goes {@code peft4j.json} with
- * peft4j's own logits (float32, and float64 from the saved files reloaded on a DOUBLE base), unmerged and merged.
+ * peft4j's own logits (float32, and float64 from the saved files reloaded on a DOUBLE base), unmerged and merged, and
+ * the float64 merged-module probes (merged minus original output of every adapted module for x_i = sin(i + 1)).
  * docs/scripts/hf_peft_check_peft4j_adapters.py then loads them with the real HF PEFT and compares.
  *
  * <p>Not a unit test: it runs only when the system property {@value #OUT} names an output directory, e.g.
@@ -158,7 +159,19 @@ class Peft4jAdaptersForHfExport {
         json.set("logits", array(HfPeftLoraFixturesTest.logits(peft.base(), batch), batch));
         try (PeftModel<CausalLm> reloaded = PeftModel.load(base(base, DataType.DOUBLE), dir)) {
             json.set("logits_f64", array(HfPeftLoraFixturesTest.logits(reloaded.base(), batch), batch));
-            json.set("merged_logits_f64", array(HfPeftLoraFixturesTest.logits(reloaded.mergeAndUnload(), batch), batch));
+            List<String> paths = new ArrayList<>(reloaded.tunerLayers().keySet());
+            paths.addAll(reloaded.modulesToSave().keySet());
+            CausalLm merged = reloaded.mergeAndUnload();
+            json.set("merged_logits_f64", array(HfPeftLoraFixturesTest.logits(merged, batch), batch));
+            CausalLm original = base(base, DataType.DOUBLE);
+            ObjectNode probes = json.putObject("merge_probes");
+            for (String path : paths) {
+                INDArray delta = HfPeftLoraFixturesTest.mergeProbe(original, merged, path);
+                ArrayNode row = probes.putArray(path).addArray();
+                for (int j = 0; j < delta.columns(); j++) {
+                    row.add(delta.getDouble(0, j));
+                }
+            }
         }
         json.set("merged_logits", array(HfPeftLoraFixturesTest.logits(peft.mergeAndUnload(), batch), batch));
         AtomicFiles.writeString(dir.resolve("peft4j.json"), JSON.writeValueAsString(json));
