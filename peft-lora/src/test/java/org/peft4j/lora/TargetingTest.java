@@ -10,11 +10,19 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.peft4j.core.kernel.KernelChoice;
+import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.gpt2.Gpt2Model;
+import org.peft4j.core.model.llama.LlamaModel;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
 import org.peft4j.core.nn.Module;
+import org.peft4j.core.nn.ModuleTree;
+import org.peft4j.core.nn.Tape;
+import org.peft4j.core.testing.TinyDecoders;
 import org.peft4j.core.tuner.ModuleDict;
 import org.peft4j.core.tuner.ModulesToSave;
 import org.peft4j.core.tuner.PeftModel;
@@ -271,7 +279,47 @@ class TargetingTest {
         }
 
         static boolean unwrapped(Module root) {
-            return org.peft4j.core.nn.ModuleTree.modules(root).values().stream().noneMatch(m -> m instanceof TunerLayer || m instanceof ModulesToSave);
+            return ModuleTree.modules(root).values().stream().noneMatch(m -> m instanceof TunerLayer || m instanceof ModulesToSave);
+        }
+    }
+
+    /**
+     * LLaMA's lm_head sits in a slot that takes a wrapper, so HF's common modules_to_save=["lm_head"] and LoRA on the
+     * head work (GPT-2's tied head keeps its Linear slot, checked above). The trained copy changes the logits; the
+     * original head, and the tied embedding it shares, stay as they were.
+     */
+    @Test
+    void llamaLmHeadTakesModulesToSaveAndLora() {
+        for (boolean tied : new boolean[] {false, true}) {
+            LlamaModel llama = LlamaModel.random(
+                    TinyDecoders.tinyLlama().tieWordEmbeddings(tied).build(), 5, DataType.DOUBLE,
+                    KernelChoice.AUTO);
+            TokenBatch batch = TokenBatch.causalLm(new int[][] {{1, 4, 7, 2}});
+            INDArray base = logits(llama, batch);
+            INDArray embedding = ((Embedding) ModuleTree.get(llama.module(), "model.embed_tokens"))
+                    .weight().value().dup();
+            LoraConfig copyHead = LoraConfig.builder().targetModules("q_proj").modulesToSave("lm_head").build();
+            try (PeftModel<LlamaModel> peft = PeftModel.builder(llama).adapter("default", copyHead).build()) {
+                ModulesToSave head = peft.modulesToSave().get("lm_head");
+                assertTrue(head != null, "lm_head is a modules_to_save copy; tied " + tied);
+                peft.adapterState("default").entrySet().stream().filter(e -> e.getKey().contains("lm_head"))
+                        .forEach(e -> e.getValue().value().addi(0.5));
+                assertTrue(!base.equalsWithEps(logits(llama, batch), 1e-3), "the copy is what runs; tied " + tied);
+                assertEquals(embedding, ((Embedding) ModuleTree.get(llama.module(), "model.embed_tokens")).weight().value(),
+                        "the embedding (the tied head's weight) is untouched");
+            }
+            try (PeftModel<LlamaModel> peft = PeftModel.builder(llama)
+                    .adapter("default", LoraConfig.builder().targetModules("lm_head").initLoraWeights(LoraInit.RANDOM).build()).build()) {
+                assertEquals(List.of("lm_head"), peft.targetedModules("default"));
+                assertTrue(!base.equalsWithEps(logits(llama, batch), 1e-3), "LoRA on the head changes the logits; tied " + tied);
+            }
+            assertEquals(base, logits(llama, batch), "closing both restores the base model exactly; tied " + tied);
+        }
+    }
+
+    private static INDArray logits(CausalLm model, TokenBatch batch) {
+        try (Tape tape = Tape.inference(model.kernels())) {
+            return model.forward(batch, tape).dup();
         }
     }
 }

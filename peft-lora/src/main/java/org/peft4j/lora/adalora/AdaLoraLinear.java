@@ -32,7 +32,9 @@ import org.peft4j.lora.LoraAdapters.Adapter;
  *
  * <p>Each adapter holds r triplets: init_r when created, or the kept ones of its rank_pattern when loaded from a
  * file. It records which of the init_r triplets it holds and which of those are kept; a file gets only the kept
- * triplets, and the scaling stays lora_alpha/init_r after loading (HF keeps {@code ranknum} at init_r).
+ * triplets, and the scaling stays lora_alpha/init_r after loading (HF keeps {@code ranknum} at init_r). A module
+ * whose rank_pattern keeps no triplet (HF's allocator can leave one at rank 0) holds empty tensors and adds nothing;
+ * it loads, runs, merges and saves as in HF, but cannot train.
  */
 public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
     private static final String KEY_A = "lora_A";
@@ -107,15 +109,14 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
             }
         }
         int r = held.length;
-        if (r == 0) {
-            throw new IllegalArgumentException("rank_pattern keeps no triplet of '" + path + "'; peft4j cannot hold an AdaLoRA adapter of rank 0");
-        }
         DataType type = base.weight().value().dataType();
         double std = config.initLoraWeights() ? 0.02 : 1.0;
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            INDArray a = Init.normal(type, std, rng, r, base.inFeatures());
-            INDArray e = config.initLoraWeights() ? Init.constant(type, 0.0, r, 1) : Init.normal(type, 1.0, rng, r, 1);
-            INDArray b = Init.normal(type, std, rng, base.outFeatures(), r);
+            // rank 0 (HF's allocator may mask every triplet of a module, and HF saves and loads such files): empty
+            // tensors [0, in], [0, 1], [out, 0], as HF holds them; the module then adds nothing
+            INDArray a = r == 0 ? Nd4j.create(type, 0, base.inFeatures()) : Init.normal(type, std, rng, r, base.inFeatures());
+            INDArray e = r == 0 ? Nd4j.create(type, 0, 1) : config.initLoraWeights() ? Init.constant(type, 0.0, r, 1) : Init.normal(type, 1.0, rng, r, 1);
+            INDArray b = r == 0 ? Nd4j.create(type, base.outFeatures(), 0) : Init.normal(type, std, rng, base.outFeatures(), r);
             Param pa = Param.owned(name, AdaLoraMethod.ID, a, false);
             Param pe = Param.owned(name, AdaLoraMethod.ID, e, false);
             Param pb = Param.owned(name, AdaLoraMethod.ID, b, false);
@@ -129,6 +130,9 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
 
     /** s·B·(A⊙E) in the base weight's layout: {@code [out, in]}, or {@code [in, out]} for fan_in_fan_out. */
     private INDArray delta(Adapter a) {
+        if (a.rank() == 0) {
+            return Nd4j.zeros(baseLayer.get().weight().value().dataType(), baseLayer.get().weight().value().shape());
+        }
         INDArray ae = a.a().value().mulColumnVector(triplets.get(a.name()).e().value());    // [r, in] = A⊙E
         boolean outIn = baseLayer.get().layout() == WeightLayout.OUT_IN;
         return (outIn ? Gemm.mm(a.b().value(), ae, false, false) : Gemm.mm(ae, a.b().value(), true, true)).muli(a.scaling());
@@ -142,6 +146,9 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
         }
         List<Step> steps = new ArrayList<>();
         for (Adapter a : adapters.applied()) {
+            if (a.rank() == 0) {
+                continue;                                                             // no triplet: ΔW = 0
+            }
             Param e = triplets.get(a.name()).e();
             INDArray xd = a.dropout().forward(x, tape);                              // [n, in]
             INDArray ha = Gemm.mm(xd, a.a().value(), false, true);                   // [n, r] = x_d·Aᵀ
@@ -324,12 +331,16 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
                 rows.add((long) j);
             }
         }
-        if (rows.isEmpty()) {
-            throw new IllegalStateException("adapter '" + name + "' keeps no triplet in this layer; peft4j cannot save an AdaLoRA adapter of rank 0");
-        }
         long[] idx = rows.stream().mapToLong(Long::longValue).toArray();
         Map<String, INDArray> out = new LinkedHashMap<>();
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            if (idx.length == 0) {                                                    // rank 0: empty tensors, as HF saves them
+                DataType type = t.e().value().dataType();
+                out.put(KEY_A, Nd4j.create(type, 0, loraA(name).shape()[1]));
+                out.put(KEY_E, Nd4j.create(type, 0, 1));
+                out.put(KEY_B, Nd4j.create(type, loraB(name).shape()[0], 0));
+                return out;
+            }
             out.put(KEY_A, loraA(name).value().get(NDArrayIndex.indices(idx), NDArrayIndex.all()).dup('c'));
             out.put(KEY_E, t.e().value().get(NDArrayIndex.indices(idx), NDArrayIndex.all()).dup('c'));
             out.put(KEY_B, loraB(name).value().get(NDArrayIndex.all(), NDArrayIndex.indices(idx)).dup('c'));

@@ -53,14 +53,14 @@ public final class AdaLoraMethod implements PeftMethod<AdaLoraConfig> {
         return "Linear";
     }
 
-    /** fan_in_fan_out must agree with the layer's layout, and a rank_pattern entry must keep a triplet. */
+    /**
+     * fan_in_fan_out must agree with the layer's layout. A rank_pattern entry may keep no triplet: HF's allocator can
+     * prune a module to rank 0, and such a module holds empty tensors and adds nothing.
+     */
     @Override
     public void check(String path, Module target, AdaLoraConfig config) {
         Linear linear = target instanceof AdaLoraLinear l ? l.baseLayer() : (Linear) target;
         LoraMethod.checkLayout(path, linear, config.fanInFanOut());
-        if (config.rankFor(path) == 0) {
-            throw new IllegalArgumentException("rank_pattern keeps no triplet of '" + path + "'; peft4j cannot hold an AdaLoRA adapter of rank 0");
-        }
     }
 
     @Override
@@ -85,6 +85,10 @@ public final class AdaLoraMethod implements PeftMethod<AdaLoraConfig> {
             Consumer<AdaLoraConfig> configUpdate) {
         Map<String, AdaLoraLayer> own = new LinkedHashMap<>();
         layers.forEach((path, layer) -> {
+            if (((AdaLoraLayer) layer).heldTriplets(adapterName).length == 0) {
+                throw new IllegalStateException("AdaLoRA adapter '" + adapterName + "' holds no triplet in '" + path + "' (its rank_pattern keeps none, "
+                        + "as HF's allocator can leave a module); peft4j runs, merges and saves such an adapter but cannot train it further");
+            }
             for (String other : layer.adapterNames()) {
                 if (!other.equals(adapterName) && layer.adapterParams(other).values().stream().anyMatch(Param::isTrainable)) {
                     throw new IllegalStateException("AdaLoRA supports only 1 trainable adapter, but '" + adapterName + "' and '" + other

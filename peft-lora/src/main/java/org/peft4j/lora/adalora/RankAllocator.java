@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * importance is computed after it, with the updated weights, as HF does when update_and_allocate runs after
  * optimizer.step(). Exactly b0 − b triplets are masked (ties broken by module order); HF masks every triplet
  * scored at or below the (b0 − b)-th lowest score, which differs only on ties. Unlike HF, every module keeps at
- * least its best-scored triplet (a module of rank 0 could not be saved or held here); since target_r ≥ 1 the
+ * least its best-scored triplet (HF can leave a module at rank 0; peft4j loads such files but does not train
+ * them further); since target_r ≥ 1 the
  * budget always leaves room for that. Every allocation updates the
  * adapter's rank_pattern; the budget and the rank of every module are logged about ten times over the
  * budgeting phase and at the final allocation, and kept in {@link #history()}.

@@ -161,4 +161,50 @@ class AdaLoraFilesTest {
             assertEquals(json, JSON.readTree(dir.resolve("again").resolve(AdapterFiles.CONFIG).toFile()), "a loaded adapter saves the same config");
         }
     }
+
+    /**
+     * A rank_pattern that keeps no triplet of a module (HF's allocator leaves such modules, and HF saves them as empty
+     * tensors): the module adds nothing, merging leaves its weight as it was, the file holds HF's empty shapes,
+     * loading it reproduces the outputs, and only further training is refused, naming the module.
+     */
+    @Test
+    void aModulePrunedToRankZeroAddsNothingAndRoundTripsWithHfShapes(@TempDir Path dir) throws Exception {
+        Gpt2Model gpt2 = TinyModels.gpt2(TinyModels.tinyGpt2(), 61, DataType.DOUBLE, KernelChoice.AUTO);
+        String pruned = "transformer.h.1.mlp.c_fc";
+        Map<String, List<Boolean>> pattern = Map.of(pruned + ".lora_E", List.of(false, false, false, false),
+                "transformer.h.0.mlp.c_fc.lora_E", List.of(true, false, true, false));
+        AdaLoraConfig config = AdaLoraConfig.builder().initR(4).targetR(2).loraAlpha(8).targetModules("c_fc").initLoraWeights(false)
+                .totalStep(10).rankPattern(pattern).build();
+        TokenBatch batch = TinyModels.paddedBatch();
+        INDArray x = Init.normal(DataType.DOUBLE, 1.0, new SplittableRandom(5), 3, 8);
+        INDArray baseWeight = ((Linear) ModuleTree.get(gpt2.module(), pruned)).weight().value().dup();
+        INDArray before;
+        try (PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2).adapter("default", config).seed(3).build()) {
+            AdaLoraLinear layer = (AdaLoraLinear) peft.tunerLayers().get(pruned);
+            assertEquals(0, layer.rank("default"));
+            assertArrayEquals(new long[] {0, 8}, layer.loraA("default").shape());
+            try (Tape tape = Tape.inference(gpt2.kernels())) {
+                assertEquals(layer.baseLayer().forward(x, tape), layer.forward(x, tape), "rank 0: the base layer's output exactly");
+            }
+            IllegalStateException train = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> peft.trainableTask(new CausalLmTask(gpt2)).trainingHook());
+            assertTrue(train.getMessage().contains(pruned) && train.getMessage().contains("no triplet"), train.getMessage());
+            before = logits(gpt2, batch);
+            peft.save(dir);
+        }
+        Map<String, INDArray> tensors = AdapterFiles.readWeights(dir);
+        String key = "base_model.model." + pruned;
+        assertArrayEquals(new long[] {0, 8}, tensors.get(key + ".lora_A").shape(), "HF's shapes for rank 0");
+        assertArrayEquals(new long[] {0, 1}, tensors.get(key + ".lora_E").shape());
+        assertArrayEquals(new long[] {16, 0}, tensors.get(key + ".lora_B").shape(), "c_fc: [out = n_inner, 0]");
+        assertArrayEquals(new long[] {2, 8}, tensors.get("base_model.model.transformer.h.0.mlp.c_fc.lora_A").shape());
+        Gpt2Model fresh = TinyModels.gpt2(TinyModels.tinyGpt2(), 61, DataType.DOUBLE, KernelChoice.AUTO);
+        try (PeftModel<Gpt2Model> loaded = PeftModel.load(fresh, dir)) {
+            assertEquals(before, logits(fresh, batch), "save → load gives identical outputs");
+            Gpt2Model merged = loaded.mergeAndUnload();
+            assertEquals(baseWeight, ((Linear) ModuleTree.get(merged.module(), pruned)).weight().value(), "merging a rank-0 module changes nothing");
+            INDArray mergedLogits = logits(merged, batch);
+            assertTrue(before.equalsWithEps(mergedLogits, 1e-12), "merged logits equal the unmerged ones");
+        }
+    }
 }

@@ -19,6 +19,7 @@ import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.GatedMlp;
 import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
+import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Linear;
@@ -56,7 +57,7 @@ public final class LlamaModel extends Module implements CausalLm {
     private final LlamaConfig config;
     private final Kernels kernels;
     private final Slot<Decoder> model;
-    private final Slot<Linear> lmHead;
+    private final Slot<Layer> lmHead;          // a Layer, so that modules_to_save and LoRA can wrap the head as HF PEFT does
     private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code model} submodule (HF's LlamaModel): token embeddings, blocks and the final norm. */
@@ -84,7 +85,7 @@ public final class LlamaModel extends Module implements CausalLm {
         this.config = config;
         this.kernels = kernels;
         this.model = child("model", Decoder.class, model);
-        this.lmHead = child("lm_head", Linear.class, lmHead);
+        this.lmHead = child("lm_head", Layer.class, lmHead);
     }
 
     /**
