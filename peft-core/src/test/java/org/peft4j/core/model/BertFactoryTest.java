@@ -123,6 +123,18 @@ class BertFactoryTest {
     }
 
     @Test
+    void aHugeConfigSizeBesideTheWrongCheckpointFailsWithoutAllocatingIt() {
+        // found by ModelConfigFuzzTest: type_vocab_size 2^31 − 1 made the stand-in of a misshapen tensor a
+        // [2147483647, 8] allocation, which ND4J failed with "Allocation failed" instead of naming the problem
+        BertModel base = BertModel.random(BertModelTest.tinyBert(2), 8, DataType.DOUBLE, KernelChoice.PORTABLE);
+        com.fasterxml.jackson.databind.node.ObjectNode config = base.hfConfig().deepCopy();
+        config.put("type_vocab_size", Integer.MAX_VALUE);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> factory.load(config, WeightSource.of(base.hfStateDict()), options(ModelHead.BASE, 0, 0)));
+        assertTrue(e.getMessage().contains("embeddings.token_type_embeddings.weight is [2, 8], the config needs [2147483647, 8]"), e.getMessage());
+    }
+
+    @Test
     void poolerPoolingNeedsAPooler() {
         BertModel base = BertModel.random(BertModelTest.tinyBert(2), false, 9, DataType.DOUBLE, KernelChoice.PORTABLE);
         WeightSource weights = WeightSource.of(base.hfStateDict());

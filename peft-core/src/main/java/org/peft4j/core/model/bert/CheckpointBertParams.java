@@ -66,12 +66,12 @@ final class CheckpointBertParams implements BertParamSource {
                 return fallback.get(path, kind, shape);
             }
             missing.add(path);
-            return placeholder(shape);
+            return standIn(shape);
         }
         INDArray source = weights.get(name);
         if (!Arrays.equals(source.shape(), shape)) {
             wrongShapes.add(name + " is " + Arrays.toString(source.shape()) + ", the config needs " + Arrays.toString(shape));
-            return placeholder(shape);
+            return standIn(shape);
         }
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray value = source.castTo(type);
@@ -80,11 +80,27 @@ final class CheckpointBertParams implements BertParamSource {
         }
     }
 
-    private INDArray placeholder(long[] shape) {
+    /**
+     * Zeros in place of a tensor the checkpoint lacks or holds in another shape, so that building goes on
+     * and {@link #checkComplete} reports every problem at once. A config that asks for more than
+     * {@link #MAX_STAND_IN_VALUES} values stops here instead: allocating them could exhaust memory (a config
+     * with a huge size and the wrong checkpoint beside it), and the checkpoint holds no such tensor anyway.
+     */
+    private INDArray standIn(long[] shape) {
+        long values = 1;
+        for (long d : shape) {
+            values = d > 0 && values > MAX_STAND_IN_VALUES / d ? MAX_STAND_IN_VALUES + 1 : values * d;
+        }
+        if (values > MAX_STAND_IN_VALUES) {
+            throw problems("the model", null);
+        }
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             return Nd4j.zeros(type, shape);
         }
     }
+
+    /** The most values a stand-in for a missing or misshapen tensor may have (64 Mi, 256 MB in float32). */
+    static final long MAX_STAND_IN_VALUES = 1L << 26;
 
     /** Paths that were initialised from the fallback because the checkpoint lacks them. */
     List<String> initialised() {
@@ -93,9 +109,13 @@ final class CheckpointBertParams implements BertParamSource {
 
     /** Fails, naming every missing tensor and wrong shape, unless the checkpoint had all that was needed. */
     void checkComplete(String what, String hint) {
-        if (missing.isEmpty() && wrongShapes.isEmpty()) {
-            return;
+        if (!missing.isEmpty() || !wrongShapes.isEmpty()) {
+            throw problems(what, hint);
         }
+    }
+
+    /** The error naming every missing tensor and wrong shape found so far. */
+    private IllegalArgumentException problems(String what, String hint) {
         StringBuilder message = new StringBuilder("cannot build " + what + " from the checkpoint:");
         if (!missing.isEmpty()) {
             message.append(" missing ").append(missing.size()).append(" tensors ").append(abbreviate(missing))
@@ -110,7 +130,7 @@ final class CheckpointBertParams implements BertParamSource {
         List<String> present = new ArrayList<>(weights.names());
         present.sort(null);
         message.append("; the checkpoint has ").append(present.size()).append(" tensors, e.g. ").append(abbreviate(present));
-        throw new IllegalArgumentException(message.toString());
+        return new IllegalArgumentException(message.toString());
     }
 
     private static String abbreviate(List<String> names) {
