@@ -72,18 +72,7 @@ class PTuningTemplateTest {
             TrainableTask<TokenBatch> task = peft.trainableTask(PromptFixtures.task(model));
             TokenBatch batch = PromptFixtures.batch(model);
             List<ParamRegistry.NamedParam> trainable = new ParamRegistry(model.module()).trainable();
-            assertFalse(trainable.isEmpty());
-            trainable.forEach(np -> np.param().zeroGrad());
-            try (Tape tape = Tape.recordingWithoutDropout(model.kernels())) {
-                task.forward(batch, tape);
-                task.backward(tape, 1.0);
-                assertEquals(0, tape.depth(), "every saved entry popped");
-            }
-            Supplier<Double> loss = () -> {
-                try (Tape tape = Tape.inference(model.kernels())) {
-                    return task.forward(batch, tape).value();
-                }
-            };
+            Supplier<Double> loss = PromptFixtures.backwardOnce(task, batch, model.kernels(), trainable);
             SplittableRandom rng = new SplittableRandom(3);
             int checked = 0;
             for (ParamRegistry.NamedParam np : trainable) {

@@ -106,4 +106,25 @@ final class PromptFixtures {
         assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
         assertArrayEquals(expected.dup().data().asDouble(), actual.dup().data().asDouble(), tol, what);
     }
+
+    /**
+     * Zeroes the grads of {@code trainable}, runs one forward and backward of {@code task} on {@code batch}
+     * without dropout (checking the tape is emptied), and returns the loss as a function of the params, for
+     * finite differences.
+     */
+    static java.util.function.Supplier<Double> backwardOnce(TrainableTask<TokenBatch> task, TokenBatch batch,
+            org.peft4j.core.kernel.Kernels kernels, java.util.List<org.peft4j.core.param.ParamRegistry.NamedParam> trainable) {
+        org.junit.jupiter.api.Assertions.assertFalse(trainable.isEmpty());
+        trainable.forEach(np -> np.param().zeroGrad());
+        try (org.peft4j.core.nn.Tape tape = org.peft4j.core.nn.Tape.recordingWithoutDropout(kernels)) {
+            task.forward(batch, tape);
+            task.backward(tape, 1.0);
+            org.junit.jupiter.api.Assertions.assertEquals(0, tape.depth(), "every saved entry popped");
+        }
+        return () -> {
+            try (org.peft4j.core.nn.Tape tape = org.peft4j.core.nn.Tape.inference(kernels)) {
+                return task.forward(batch, tape).value();
+            }
+        };
+    }
 }

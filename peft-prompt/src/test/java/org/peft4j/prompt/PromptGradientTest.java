@@ -12,7 +12,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.peft4j.core.model.PretrainedModel;
 import org.peft4j.core.model.TokenBatch;
-import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.ParamRegistry;
 import org.peft4j.core.testing.GradientCheck;
 import org.peft4j.core.train.TrainableTask;
@@ -57,18 +56,7 @@ class PromptGradientTest {
             TrainableTask<TokenBatch> task = peft.trainableTask(PromptFixtures.task(model));
             TokenBatch batch = PromptFixtures.batch(model);
             List<ParamRegistry.NamedParam> trainable = peft.registry().trainable();
-            assertFalse(trainable.isEmpty());
-            trainable.forEach(np -> np.param().zeroGrad());
-            try (Tape tape = Tape.recordingWithoutDropout(model.kernels())) {
-                task.forward(batch, tape);
-                task.backward(tape, 1.0);
-                assertEquals(0, tape.depth(), "every saved entry popped");
-            }
-            Supplier<Double> loss = () -> {
-                try (Tape tape = Tape.inference(model.kernels())) {
-                    return task.forward(batch, tape).value();
-                }
-            };
+            Supplier<Double> loss = PromptFixtures.backwardOnce(task, batch, model.kernels(), trainable);
             SplittableRandom rng = new SplittableRandom(3);
             for (ParamRegistry.NamedParam np : trainable) {
                 if (np.path().contains("classifier")) {

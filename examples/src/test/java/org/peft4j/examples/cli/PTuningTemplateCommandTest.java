@@ -6,18 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.core.kernel.KernelChoice;
-import org.peft4j.core.model.HfCheckpoint;
 import org.peft4j.core.model.TokenBatch;
-import org.peft4j.core.model.gpt2.Gpt2Config;
 import org.peft4j.core.model.gpt2.Gpt2Model;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.tuner.PeftModel;
@@ -32,16 +25,8 @@ class PTuningTemplateCommandTest {
 
     @Test
     void aTemplatedPTuningAdapterTrainsAndServesLogits(@TempDir Path dir) throws Exception {
-        Gpt2Model model = Gpt2Model.random(Gpt2Config.builder().vocabSize(256).nPositions(48).nEmbd(16).nLayer(2).nHead(2).dropout(0.0).build(),
-                7, DataType.FLOAT, KernelChoice.AUTO);
-        Path base = dir.resolve("base");
-        HfCheckpoint.save(model, base);
-        List<String> texts = new ArrayList<>();
-        for (int i = 0; i < 16; i++) {
-            texts.add("{\"text\":\"abcabcabcabc\"}");
-        }
+        Path base = PromptCommandsTest.tinyGpt2AndText(dir);
         Path data = dir.resolve("lm.jsonl");
-        Files.write(data, texts);
         Path out = dir.resolve("ptuning");
         Object[] trained = InfoAndLogitsCommandTest.run("train", "--model", base.toString(), "--task", "causal-lm", "--train", data.toString(),
                 "--eval", data.toString(), "--epochs", "4", "--batch-size", "8", "--lr", "2e-2", "--warmup-ratio", "0", "--method", "ptuning",

@@ -38,8 +38,8 @@ class PromptCommandsTest {
         return JSON.readTree(lines[lines.length - 1]);
     }
 
-    @Test
-    void promptMethodsTrainAndTheirAdaptersServeLogitsAndGeneration(@TempDir Path dir) throws Exception {
+    /** A random byte-vocabulary GPT-2 (d 16, 2 layers, 48 positions) saved to dir/base, and 16 lines of text in dir/lm.jsonl. */
+    static Path tinyGpt2AndText(Path dir) throws Exception {
         Gpt2Model model = Gpt2Model.random(Gpt2Config.builder().vocabSize(256).nPositions(48).nEmbd(16).nLayer(2).nHead(2).dropout(0.0).build(),
                 7, DataType.FLOAT, KernelChoice.AUTO);
         Path base = dir.resolve("base");
@@ -49,6 +49,12 @@ class PromptCommandsTest {
             texts.add("{\"text\":\"abcabcabcabc\"}");
         }
         Files.write(dir.resolve("lm.jsonl"), texts);
+        return base;
+    }
+
+    @Test
+    void promptMethodsTrainAndTheirAdaptersServeLogitsAndGeneration(@TempDir Path dir) throws Exception {
+        Path base = tinyGpt2AndText(dir);
         String[][] methods = {{"prefix", "--encoder-hidden-size", "8"}, {"prompt", "--prompt-init", "text", "--prompt-init-text", "abc"}};
         for (String[] method : methods) {
             Path out = dir.resolve(method[0]);
