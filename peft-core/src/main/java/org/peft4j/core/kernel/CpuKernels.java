@@ -249,6 +249,52 @@ public final class CpuKernels implements Kernels {
         }
     }
 
+    /**
+     * ND4J's batched matmul loops over the heads in native code at about a fifth of the SGEMM rate; the
+     * SIMD loops here run near it. A transposed b is transposed once per matrix into a scratch buffer
+     * (n·k moves against m·n·k multiply-adds); a transposed a is read through its strides.
+     */
+    @Override
+    public INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        Gemm.BatchedShape shape = Gemm.BatchedShape.of(a, b, transposeA, transposeB);
+        if (!fast(a, b)) {
+            return portable.batchedProduct(a, b, transposeA, transposeB);
+        }
+        long start = System.nanoTime();
+        int batch = shape.batch();
+        int m = shape.m();
+        int n = shape.n();
+        int k = shape.k();
+        float[] as = read(a, 0);
+        float[] bs = read(b, 1);
+        float[] cs = scratch.get(2, (long) batch * m * n);
+        int aRowStride = transposeA ? 1 : k;
+        int aColStride = transposeA ? m : 1;
+        Parallel.rows(batch, (int) Math.min(Integer.MAX_VALUE, (long) m * n * k), (from, to) -> {
+            float[] bt = transposeB ? scratch.get(3, (long) k * n) : null;
+            for (int i = from; i < to; i++) {
+                int bOffset = i * k * n;
+                if (transposeB) {
+                    transpose(bs, bOffset, n, k, bt);             // b[i] is [n, k]: bt = b[i]ᵀ, [k, n]
+                }
+                math.multiply(as, i * m * k, aRowStride, aColStride, transposeB ? bt : bs, transposeB ? 0 : bOffset, cs, i * m * n, m, n, k);
+            }
+        });
+        INDArray c = HostArrays.create(cs, batch, m, n);
+        GemmStatistics.recordBatched(batch, m, n, k, System.nanoTime() - start);
+        return c;
+    }
+
+    /** dst[c·rows + r] = src[offset + r·cols + c]: the transpose of a row-major {@code [rows, cols]} block. */
+    private static void transpose(float[] src, int offset, int rows, int cols, float[] dst) {
+        for (int r = 0; r < rows; r++) {
+            int row = offset + r * cols;
+            for (int c = 0; c < cols; c++) {
+                dst[c * rows + r] = src[row + c];
+            }
+        }
+    }
+
     @Override
     public INDArray maskedSoftmax(INDArray scores, AttentionMask mask) {
         if (!fast(scores) || !HostArrays.isContiguous(scores)) {

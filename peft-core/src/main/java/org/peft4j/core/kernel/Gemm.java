@@ -37,14 +37,32 @@ public final class Gemm {
         GemmStatistics.recordGemm(c.rows(), c.columns(), transposeA ? a.rows() : a.columns(), System.nanoTime() - start);
     }
 
-    /** Batched product of rank-3 arrays: {@code [batch, m, n] = op(a[i])·op(b[i])} for every i. */
+    /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, op(a[i]) being {@code [m, k]}. */
+    public record BatchedShape(int batch, int m, int n, int k) {
+        /** The sizes of op(a)·op(b) for rank-3 a and b; throws if the ranks, batches or inner sizes do not match. */
+        public static BatchedShape of(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+            if (a.rank() != 3 || b.rank() != 3 || a.size(0) != b.size(0)) {
+                throw new IllegalArgumentException("batched product needs two rank-3 arrays with the same first size: " + describe(a, transposeA)
+                        + " x " + describe(b, transposeB));
+            }
+            long kA = transposeA ? a.size(1) : a.size(2);
+            long kB = transposeB ? b.size(2) : b.size(1);
+            if (kA != kB) {
+                throw new IllegalArgumentException("batched product needs matching inner sizes: " + describe(a, transposeA) + " x "
+                        + describe(b, transposeB));
+            }
+            return new BatchedShape(Math.toIntExact(a.size(0)), Math.toIntExact(transposeA ? a.size(2) : a.size(1)),
+                    Math.toIntExact(transposeB ? b.size(1) : b.size(2)), Math.toIntExact(kA));
+        }
+    }
+
+    /** Batched product of rank-3 arrays through ND4J: {@code [batch, m, n] = op(a[i])·op(b[i])} for every i. */
     public static INDArray bmm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
-        long m = transposeA ? a.size(2) : a.size(1);
-        long n = transposeB ? b.size(1) : b.size(2);
+        BatchedShape shape = BatchedShape.of(a, b, transposeA, transposeB);
         long start = System.nanoTime();
-        INDArray c = Nd4j.createUninitialized(a.dataType(), a.size(0), m, n);
+        INDArray c = Nd4j.createUninitialized(a.dataType(), shape.batch(), shape.m(), shape.n());
         Nd4j.matmul(a, b, c, transposeA, transposeB, false);
-        GemmStatistics.recordBatched(a.size(0), m, n, transposeA ? a.size(1) : a.size(2), System.nanoTime() - start);
+        GemmStatistics.recordBatched(shape.batch(), shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
         return c;
     }
 

@@ -3,8 +3,9 @@ package org.peft4j.core.kernel;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The element-wise and data-movement math of the engine, with its backward passes. Matrix products
- * are not here: they always go to ND4J's GEMM ({@link Gemm}).
+ * The element-wise and data-movement math of the engine, with its backward passes, and attention's
+ * many small per-head matrix products. The large matrix products are not here: they always go to
+ * ND4J's GEMM ({@link Gemm}).
  *
  * <p>Two implementations give the same numbers: {@link Nd4jKernels} uses only ND4J ops and runs on
  * every backend (CUDA included); {@link CpuKernels} works on host memory in plain Java, which is much
@@ -56,6 +57,12 @@ public interface Kernels {
      * {@code [colOffset, colOffset + heads·headDim)} of {@code dst [batch·seq, cols]} (overwrites them).
      */
     void mergeHeads(INDArray heads3, INDArray dst, int colOffset, int batch, int seq);
+
+    /**
+     * Batched product of rank-3 arrays, {@code c[i] = op(a[i])·op(b[i])} for every i: {@code [batch, m, n]}
+     * (attention's per-head products). op transposes when its flag is set.
+     */
+    INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB);
 
     /** Softmax over the last axis of scores {@code [batch·heads, queryLen, keyLen]} with hidden keys at 0, in place. */
     INDArray maskedSoftmax(INDArray scores, AttentionMask mask);

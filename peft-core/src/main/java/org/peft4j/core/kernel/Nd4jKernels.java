@@ -163,6 +163,11 @@ public final class Nd4jKernels implements Kernels {
     }
 
     @Override
+    public INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        return Gemm.bmm(a, b, transposeA, transposeB);
+    }
+
+    @Override
     public INDArray maskedSoftmax(INDArray scores, AttentionMask mask) {
         if (!mask.isEmpty()) {
             // visible: 1/0 per (batch, query, key), broadcast over heads; hidden scores become exactly HIDDEN_SCORE.

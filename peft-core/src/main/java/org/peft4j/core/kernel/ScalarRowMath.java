@@ -1,5 +1,7 @@
 package org.peft4j.core.kernel;
 
+import java.util.Arrays;
+
 /** {@link RowMath} as plain Java loops: the reference the SIMD version is tested against. */
 final class ScalarRowMath implements RowMath {
     @Override
@@ -141,6 +143,21 @@ final class ScalarRowMath implements RowMath {
     public void softmaxBackwardRow(float[] p, float[] dp, int o, int len, float dot) {
         for (int j = 0; j < len; j++) {
             dp[o + j] = p[o + j] * (dp[o + j] - dot);
+        }
+    }
+
+    @Override
+    public void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, float[] c, int co, int m, int n, int k) {
+        for (int i = 0; i < m; i++) {
+            int ci = co + i * n;
+            Arrays.fill(c, ci, ci + n, 0f);
+            for (int p = 0; p < k; p++) {
+                float av = a[ao + i * aRowStride + p * aColStride];
+                int bp = bo + p * n;
+                for (int j = 0; j < n; j++) {
+                    c[ci + j] += av * b[bp + j];
+                }
+            }
         }
     }
 

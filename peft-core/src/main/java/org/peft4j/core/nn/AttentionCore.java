@@ -4,7 +4,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.peft4j.core.kernel.AttentionMask;
-import org.peft4j.core.kernel.Gemm;
 import org.peft4j.core.kernel.Kernels;
 
 /**
@@ -109,23 +108,23 @@ public final class AttentionCore {
             if (tape.isRecording()) {
                 throw new IllegalStateException("a key/value cache serves inference only: run attention with a cache on a tape that does not record");
             }
-            INDArray[] cached = ctx.cache().append(layerIndex, k, v);                       // [B·Hkv, C + T, hd]
+            INDArray[] cached = ctx.cache().append(layerIndex, k, v);                                       // [B·Hkv, C + T, hd]
             k = cached[0];
             v = cached[1];
         }
         if (ctx.past() != null && ctx.past().length() > 0) {
-            k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                             // [B·Hkv, P + C + T, hd]
+            k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                                             // [B·Hkv, P + C + T, hd]
             v = Nd4j.concat(1, ctx.past().values(layerIndex), v);
         }
-        INDArray kFull = repeatKv(k, batch);                                                 // [B·H, S, hd]
+        INDArray kFull = repeatKv(k, batch);                                                                // [B·H, S, hd]
         INDArray vFull = repeatKv(v, batch);
         INDArray qScaled = q.mul(1.0 / Math.sqrt(headDim));
-        INDArray scores = Gemm.bmm(qScaled, kFull, false, true);                            // [B·H, T, S]
+        INDArray scores = kernels.batchedProduct(qScaled, kFull, false, true);                              // [B·H, T, S]
         AttentionMask mask = new AttentionMask(batch, numHeads, seq, past + seq, causal, ctx.keyMask());
         INDArray probs = kernels.maskedSoftmax(scores, mask);
         INDArray dropped = dropout.forward(probs, tape);
-        INDArray context = Gemm.bmm(dropped, vFull, false, false);                          // [B·H, T, hd]
-        INDArray merged = merge(kernels, context, batch, seq);                              // [B·T, H·hd]
+        INDArray context = kernels.batchedProduct(dropped, vFull, false, false);                            // [B·H, T, hd]
+        INDArray merged = merge(kernels, context, batch, seq);                                              // [B·T, H·hd]
         tape.push(this, new Saved(qScaled, kFull, vFull, probs, dropped, batch, seq, past));
         return merged;
     }
@@ -134,14 +133,14 @@ public final class AttentionCore {
     public Gradients backward(INDArray gradContext, Tape tape) {
         Saved s = tape.pop(this, Saved.class);
         Kernels kernels = tape.kernels();
-        INDArray dContext = kernels.splitHeads(gradContext, 0, numHeads, headDim, s.batch(), s.seq()); // [B·H, T, hd]
-        INDArray dDropped = Gemm.bmm(dContext, s.v(), false, true);                          // [B·H, T, S]
-        INDArray dvFull = Gemm.bmm(s.droppedProbs(), dContext, true, false);                 // [B·H, S, hd]
+        INDArray dContext = kernels.splitHeads(gradContext, 0, numHeads, headDim, s.batch(), s.seq());      // [B·H, T, hd]
+        INDArray dDropped = kernels.batchedProduct(dContext, s.v(), false, true);                           // [B·H, T, S]
+        INDArray dvFull = kernels.batchedProduct(s.droppedProbs(), dContext, true, false);                  // [B·H, S, hd]
         INDArray dProbs = dropout.backward(dDropped, tape);
         INDArray dScores = kernels.softmaxBackward(s.probs(), dProbs);
-        INDArray dq = Gemm.bmm(dScores, s.k(), false, false).muli(1.0 / Math.sqrt(headDim)); // [B·H, T, hd]
-        INDArray dkFull = Gemm.bmm(dScores, s.q(), true, false);                             // [B·H, S, hd]
-        INDArray dk = sumKvGroups(dkFull, s.batch());                                        // [B·Hkv, S, hd]
+        INDArray dq = kernels.batchedProduct(dScores, s.k(), false, false).muli(1.0 / Math.sqrt(headDim));  // [B·H, T, hd]
+        INDArray dkFull = kernels.batchedProduct(dScores, s.q(), true, false);                              // [B·H, S, hd]
+        INDArray dk = sumKvGroups(dkFull, s.batch());                                                       // [B·Hkv, S, hd]
         INDArray dv = sumKvGroups(dvFull, s.batch());
         if (s.past() > 0) {
             dk = splitPastGradient(dk, s.past(), tape.context().past(), true);

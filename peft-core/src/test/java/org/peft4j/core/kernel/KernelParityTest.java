@@ -1,11 +1,13 @@
 package org.peft4j.core.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -89,6 +91,45 @@ abstract class KernelParityTest {
         portable.addColumnSums(dy, b);
         assertClose(b, a, 1e-5, "column sums");
         assertClose(dy.sum(0).addi(b.sub(dy.sum(0))), a, 1e-5, "accumulates");
+    }
+
+    /** Shapes cross the 4-row blocks and the 2-vector, 1-vector and lane tails of the SIMD loops (16 or 8 lanes). */
+    @ParameterizedTest
+    @CsvSource({"false,false", "false,true", "true,false", "true,true"})
+    void batchedProductsInEveryTransposition(boolean transposeA, boolean transposeB) {
+        int[][] shapes = {{5, 7, 5, 37}, {3, 16, 32, 48}, {2, 1, 3, 1}, {4, 13, 64, 128}};
+        for (int[] shape : shapes) {
+            int batch = shape[0];
+            int m = shape[1];
+            int k = shape[2];
+            int n = shape[3];
+            INDArray a = transposeA ? randn(batch, k, m) : randn(batch, m, k);
+            INDArray b = transposeB ? randn(batch, n, k) : randn(batch, k, n);
+            INDArray fast = cpu.batchedProduct(a, b, transposeA, transposeB);
+            String what = java.util.Arrays.toString(shape) + " transposeA " + transposeA + " transposeB " + transposeB;
+            assertClose(portable.batchedProduct(a, b, transposeA, transposeB), fast, 1e-5, what);
+            // one element from the definition, in double: c[i, r, s] = Σ_p op(a)[i, r, p]·op(b)[i, p, s]
+            int i = batch - 1;
+            int r = m / 2;
+            int col = n - 1;
+            double expected = 0;
+            for (int p = 0; p < k; p++) {
+                double x = transposeA ? a.getDouble(i, p, r) : a.getDouble(i, r, p);
+                double y = transposeB ? b.getDouble(i, col, p) : b.getDouble(i, p, col);
+                expected += x * y;
+            }
+            assertEquals(expected, fast.getDouble(i, r, col), 1e-4 * Math.max(1, Math.abs(expected)), what + " element");
+        }
+    }
+
+    @Test
+    void batchedProductRejectsMismatchedShapes() {
+        IllegalArgumentException inner = assertThrows(IllegalArgumentException.class,
+                () -> cpu.batchedProduct(randn(2, 3, 4), randn(2, 5, 6), false, false));
+        assertTrue(inner.getMessage().contains("inner sizes") && inner.getMessage().contains("[2, 5, 6]"), inner.getMessage());
+        IllegalArgumentException batch = assertThrows(IllegalArgumentException.class,
+                () -> cpu.batchedProduct(randn(2, 3, 4), randn(3, 4, 6), false, false));
+        assertTrue(batch.getMessage().contains("same first size"), batch.getMessage());
     }
 
     @Test
