@@ -4,6 +4,7 @@ import java.nio.FloatBuffer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The fast CPU path: plain Java loops over host copies of the data. ND4J's CPU element-wise ops were
@@ -249,42 +250,6 @@ public final class CpuKernels implements Kernels {
         }
     }
 
-    /**
-     * ND4J's batched matmul loops over the heads in native code at about a fifth of the SGEMM rate; the
-     * SIMD loops here run near it. A transposed b is transposed once per matrix into a scratch buffer
-     * (n·k moves against m·n·k multiply-adds); a transposed a is read through its strides.
-     */
-    @Override
-    public INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
-        Gemm.BatchedShape shape = Gemm.BatchedShape.of(a, b, transposeA, transposeB);
-        if (!fast(a, b)) {
-            return portable.batchedProduct(a, b, transposeA, transposeB);
-        }
-        long start = System.nanoTime();
-        int batch = shape.batch();
-        int m = shape.m();
-        int n = shape.n();
-        int k = shape.k();
-        float[] as = read(a, 0);
-        float[] bs = read(b, 1);
-        float[] cs = scratch.get(2, (long) batch * m * n);
-        int aRowStride = transposeA ? 1 : k;
-        int aColStride = transposeA ? m : 1;
-        Parallel.rows(batch, (int) Math.min(Integer.MAX_VALUE, (long) m * n * k), (from, to) -> {
-            float[] bt = transposeB ? scratch.get(3, (long) k * n) : null;
-            for (int i = from; i < to; i++) {
-                int bOffset = i * k * n;
-                if (transposeB) {
-                    transpose(bs, bOffset, n, k, bt);             // b[i] is [n, k]: bt = b[i]ᵀ, [k, n]
-                }
-                math.multiply(as, i * m * k, aRowStride, aColStride, transposeB ? bt : bs, transposeB ? 0 : bOffset, cs, i * m * n, m, n, k);
-            }
-        });
-        INDArray c = HostArrays.create(cs, batch, m, n);
-        GemmStatistics.recordBatched(batch, m, n, k, System.nanoTime() - start);
-        return c;
-    }
-
     /** dst[c·rows + r] = src[offset + r·cols + c]: the transpose of a row-major {@code [rows, cols]} block. */
     private static void transpose(float[] src, int offset, int rows, int cols, float[] dst) {
         for (int r = 0; r < rows; r++) {
@@ -292,6 +257,148 @@ public final class CpuKernels implements Kernels {
             for (int c = 0; c < cols; c++) {
                 dst[c * rows + r] = src[row + c];
             }
+        }
+    }
+
+    // ---------------------------------------------------------------- attention, one head at a time
+
+    /*
+     * Both passes work head by head with the head's scores in a per-thread buffer that stays in cache:
+     * the [batch·heads, T, S] tensors (scores, dropped weights, their gradients) never go through ND4J
+     * arrays, which saves about ten full passes over them per layer against the composition of
+     * batched products, maskedSoftmax and softmaxBackward. Only the probs are written out, for backward.
+     * Slots 0–6 of the scratch hold the caller's whole arrays; the per-head buffers use slots 7–11.
+     */
+
+    @Override
+    public AttentionOutput attention(INDArray q, INDArray k, INDArray v, double scale, AttentionMask mask, INDArray keep) {
+        if (!fast(q, k, v, keep)) {
+            return portable.attention(q, k, v, scale, mask, keep);
+        }
+        long start = System.nanoTime();
+        AttentionSizes z = AttentionSizes.of(q, k, v, mask);
+        float[] qs = read(q, 0);
+        float[] ks = read(k, 1);
+        float[] vs = read(v, 2);
+        float[] merged = scratch.get(3, (long) z.batch * z.t * z.heads * z.hd);
+        INDArray probs = Nd4j.createUninitialized(DataType.FLOAT, z.items(), z.t, z.s);
+        FloatBuffer probsOut = HostArrays.buffer(probs);
+        FloatBuffer keepIn = keep == null ? null : HostArrays.buffer(HostArrays.contiguous(keep));
+        int[] prefix = visiblePrefixes(mask);
+        int headSize = z.t * z.s;
+        Parallel.rows(z.items(), z.work(), (from, to) -> {
+            float[] kT = scratch.get(7, (long) z.hd * z.s);
+            float[] p = scratch.get(8, headSize);
+            float[] kept = scratch.get(9, headSize);
+            for (int item = from; item < to; item++) {
+                int b = item / z.heads;
+                transpose(ks, item * z.s * z.hd, z.s, z.hd, kT);                                           // kᵀ [hd, S]
+                math.multiply(qs, item * z.t * z.hd, z.hd, 1, kT, 0, z.s, p, 0, z.s, z.t, z.s, z.hd);           // scores [T, S]
+                for (int i = 0; i < z.t; i++) {
+                    math.scale(p, i * z.s, z.s, (float) scale);
+                    softmaxRow(p, i * z.s, mask, prefix, b, i);
+                }
+                probsOut.put(item * headSize, p, 0, headSize);
+                float[] weights = p;
+                if (keepIn != null) {
+                    keepIn.get(item * headSize, kept, 0, headSize);
+                    multiplyInPlace(kept, p, headSize);                                                     // p ⊙ keep
+                    weights = kept;
+                }
+                // context [T, hd] straight into its columns of the merged rows [B·T, H·hd]
+                math.multiply(weights, 0, z.s, 1, vs, item * z.s * z.hd, z.hd, merged, (b * z.t * z.heads + item % z.heads) * z.hd,
+                        z.heads * z.hd, z.t, z.hd, z.s);
+            }
+        });
+        INDArray context = HostArrays.create(merged, (long) z.batch * z.t, (long) z.heads * z.hd);
+        GemmStatistics.recordBatched(2L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
+        return new AttentionOutput(context, probs);
+    }
+
+    @Override
+    public AttentionGradients attentionBackward(INDArray dContext, INDArray q, INDArray k, INDArray v, INDArray probs, INDArray keep,
+            double scale, int batch) {
+        if (!fast(dContext, q, k, v, probs, keep)) {
+            return portable.attentionBackward(dContext, q, k, v, probs, keep, scale, batch);
+        }
+        long start = System.nanoTime();
+        AttentionSizes z = AttentionSizes.of(q, k, v, new AttentionMask(batch, (int) (q.size(0) / batch), (int) q.size(1), (int) k.size(1),
+                false, null));
+        float[] dc = read(dContext, 0);
+        float[] qs = read(q, 1);
+        float[] ks = read(k, 2);
+        float[] vs = read(v, 3);
+        float[] dq = scratch.get(4, (long) z.items() * z.t * z.hd);
+        float[] dk = scratch.get(5, (long) z.items() * z.s * z.hd);
+        float[] dv = scratch.get(6, (long) z.items() * z.s * z.hd);
+        FloatBuffer probsIn = HostArrays.buffer(HostArrays.contiguous(probs));
+        FloatBuffer keepIn = keep == null ? null : HostArrays.buffer(HostArrays.contiguous(keep));
+        int headSize = z.t * z.s;
+        int dcRow = z.heads * z.hd;
+        Parallel.rows(z.items(), z.work(), (from, to) -> {
+            float[] vT = scratch.get(7, (long) z.hd * z.s);
+            float[] p = scratch.get(8, headSize);
+            float[] kept = scratch.get(9, headSize);
+            float[] dp = scratch.get(10, headSize);
+            for (int item = from; item < to; item++) {
+                int dcOffset = (item / z.heads * z.t * z.heads + item % z.heads) * z.hd;                      // head's columns of dContext
+                probsIn.get(item * headSize, p, 0, headSize);
+                float[] weights = p;
+                if (keepIn != null) {
+                    keepIn.get(item * headSize, kept, 0, headSize);
+                    multiplyInPlace(kept, p, headSize);                                                     // the dropped weights
+                    weights = kept;
+                }
+                transpose(vs, item * z.s * z.hd, z.s, z.hd, vT);                                           // vᵀ [hd, S]
+                math.multiply(dc, dcOffset, dcRow, 1, vT, 0, z.s, dp, 0, z.s, z.t, z.s, z.hd);                  // d(weights) = dC·vᵀ
+                math.multiply(weights, 0, 1, z.s, dc, dcOffset, dcRow, dv, item * z.s * z.hd, z.hd, z.s, z.hd, z.t); // dv = weightsᵀ·dC
+                if (keepIn != null) {
+                    keepIn.get(item * headSize, kept, 0, headSize);
+                    multiplyInPlace(dp, kept, headSize);                                                    // dropout's backward
+                }
+                for (int o = 0; o < headSize; o += z.s) {
+                    math.softmaxBackwardRow(p, dp, o, z.s, (float) math.dot(dp, o, p, o, z.s));
+                    math.scale(dp, o, z.s, (float) scale);                                                  // d(q·kᵀ)
+                }
+                math.multiply(dp, 0, z.s, 1, ks, item * z.s * z.hd, z.hd, dq, item * z.t * z.hd, z.hd, z.t, z.hd, z.s);   // dq = dS·k
+                math.multiply(dp, 0, 1, z.s, qs, item * z.t * z.hd, z.hd, dk, item * z.s * z.hd, z.hd, z.s, z.hd, z.t);   // dk = dSᵀ·q
+            }
+        });
+        AttentionGradients out = new AttentionGradients(HostArrays.create(dq, z.items(), z.t, z.hd), HostArrays.create(dk, z.items(), z.s, z.hd),
+                HostArrays.create(dv, z.items(), z.s, z.hd));
+        GemmStatistics.recordBatched(4L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
+        return out;
+    }
+
+    /** The sizes of one attention call: batch, heads, query length t, key length s, head size hd. */
+    private record AttentionSizes(int batch, int heads, int t, int s, int hd) {
+        static AttentionSizes of(INDArray q, INDArray k, INDArray v, AttentionMask mask) {
+            int items = Math.toIntExact(q.size(0));
+            int batch = mask.batch();
+            if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3 || k.size(0) != items || v.size(0) != items || items % batch != 0
+                    || k.size(2) != q.size(2) || v.size(2) != q.size(2) || v.size(1) != k.size(1) || mask.queryLen() != q.size(1)
+                    || mask.keyLen() != k.size(1)) {
+                throw new IllegalArgumentException("attention needs q [batch*heads, T, hd], k and v [batch*heads, S, hd] matching the mask (batch "
+                        + batch + ", T " + mask.queryLen() + ", S " + mask.keyLen() + "), got q " + Arrays.toString(q.shape()) + ", k "
+                        + Arrays.toString(k.shape()) + ", v " + Arrays.toString(v.shape()));
+            }
+            return new AttentionSizes(batch, items / batch, (int) q.size(1), (int) k.size(1), (int) q.size(2));
+        }
+
+        int items() {
+            return batch * heads;
+        }
+
+        /** Multiply-adds of one head's product, to size the parallel split. */
+        int work() {
+            return (int) Math.min(Integer.MAX_VALUE, (long) t * s * hd);
+        }
+    }
+
+    /** a[i] *= b[i] for i < n. */
+    private static void multiplyInPlace(float[] a, float[] b, int n) {
+        for (int i = 0; i < n; i++) {
+            a[i] *= b[i];
         }
     }
 
@@ -308,19 +415,22 @@ public final class CpuKernels implements Kernels {
         // one task row = one query of one head: [bh, i] → offset (bh·q + i)·k
         Parallel.rows(rows * q, k, (from, to) -> {
             for (int row = from; row < to; row++) {
-                int b = row / q / mask.heads();
-                int i = row % q;
-                int o = row * k;
-                int visible = prefix[b] < 0 ? -1 : mask.causal() ? Math.min(prefix[b], i + k - q + 1) : prefix[b];
-                if (visible >= 0) {
-                    softmaxPrefix(s, o, k, visible);
-                } else {
-                    softmaxMasked(s, o, k, mask, b, i);
-                }
+                softmaxRow(s, row * k, mask, prefix, row / q / mask.heads(), row % q);
             }
         });
         HostArrays.buffer(scores).put(0, s, 0, rows * q * k);
         return scores;
+    }
+
+    /** Softmax in place of the scores of query i of sequence b, at s[o .. o + keyLen). */
+    private void softmaxRow(float[] s, int o, AttentionMask mask, int[] prefix, int b, int i) {
+        int k = mask.keyLen();
+        int visible = prefix[b] < 0 ? -1 : mask.causal() ? Math.min(prefix[b], i + k - mask.queryLen() + 1) : prefix[b];
+        if (visible >= 0) {
+            softmaxPrefix(s, o, k, visible);
+        } else {
+            softmaxMasked(s, o, k, mask, b, i);
+        }
     }
 
     /**

@@ -38,9 +38,9 @@ public final class Gemm {
     }
 
     /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, op(a[i]) being {@code [m, k]}. */
-    public record BatchedShape(int batch, int m, int n, int k) {
+    private record BatchedShape(int batch, int m, int n, int k) {
         /** The sizes of op(a)·op(b) for rank-3 a and b; throws if the ranks, batches or inner sizes do not match. */
-        public static BatchedShape of(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        static BatchedShape of(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
             if (a.rank() != 3 || b.rank() != 3 || a.size(0) != b.size(0)) {
                 throw new IllegalArgumentException("batched product needs two rank-3 arrays with the same first size: " + describe(a, transposeA)
                         + " x " + describe(b, transposeB));

@@ -3,8 +3,8 @@ package org.peft4j.core.kernel;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The element-wise and data-movement math of the engine, with its backward passes, and attention's
- * many small per-head matrix products. The large matrix products are not here: they always go to
+ * The element-wise and data-movement math of the engine, with its backward passes, and attention
+ * with its many small per-head products. The large matrix products are not here: they always go to
  * ND4J's GEMM ({@link Gemm}).
  *
  * <p>Two implementations give the same numbers: {@link Nd4jKernels} uses only ND4J ops and runs on
@@ -58,11 +58,28 @@ public interface Kernels {
      */
     void mergeHeads(INDArray heads3, INDArray dst, int colOffset, int batch, int seq);
 
+    /** Output of {@link #attention}: the context with heads merged into rows, and the softmax weights backward needs. */
+    record AttentionOutput(INDArray context, INDArray probs) {
+    }
+
+    /** Gradients of {@link #attention}: dL/dq {@code [batch·heads, T, hd]}, dL/dk and dL/dv {@code [batch·heads, S, hd]}. */
+    record AttentionGradients(INDArray dq, INDArray dk, INDArray dv) {
+    }
+
     /**
-     * Batched product of rank-3 arrays, {@code c[i] = op(a[i])·op(b[i])} for every i: {@code [batch, m, n]}
-     * (attention's per-head products). op transposes when its flag is set.
+     * Scaled dot-product attention of every head: probs = softmax(q·kᵀ·scale) over the keys the mask
+     * leaves visible, context = (probs ⊙ keep)·v, for q {@code [batch·heads, T, hd]} and k, v
+     * {@code [batch·heads, S, hd]}; the context comes with heads merged into rows, {@code [batch·T,
+     * heads·hd]}. {@code keep} is dropout's scaled keep-mask {@code [batch·heads, T, S]}, or null.
      */
-    INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB);
+    AttentionOutput attention(INDArray q, INDArray k, INDArray v, double scale, AttentionMask mask, INDArray keep);
+
+    /**
+     * The gradients of {@link #attention} for dL/dcontext {@code [batch·T, heads·hd]}, given its inputs,
+     * the probs it returned and the same keep-mask.
+     */
+    AttentionGradients attentionBackward(INDArray dContext, INDArray q, INDArray k, INDArray v, INDArray probs, INDArray keep, double scale,
+            int batch);
 
     /** Softmax over the last axis of scores {@code [batch·heads, queryLen, keyLen]} with hidden keys at 0, in place. */
     INDArray maskedSoftmax(INDArray scores, AttentionMask mask);

@@ -163,8 +163,27 @@ public final class Nd4jKernels implements Kernels {
     }
 
     @Override
-    public INDArray batchedProduct(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
-        return Gemm.bmm(a, b, transposeA, transposeB);
+    public AttentionOutput attention(INDArray q, INDArray k, INDArray v, double scale, AttentionMask mask, INDArray keep) {
+        int batch = mask.batch();
+        int seq = (int) q.size(1);
+        INDArray probs = maskedSoftmax(Gemm.bmm(q, k, false, true).muli(scale), mask);        // [B·H, T, S]
+        INDArray context = Gemm.bmm(keep == null ? probs : probs.mul(keep), v, false, false);  // [B·H, T, hd]
+        INDArray merged = Nd4j.createUninitialized(q.dataType(), (long) batch * seq, q.size(0) / batch * q.size(2));
+        mergeHeads(context, merged, 0, batch, seq);
+        return new AttentionOutput(merged, probs);
+    }
+
+    @Override
+    public AttentionGradients attentionBackward(INDArray dContext, INDArray q, INDArray k, INDArray v, INDArray probs, INDArray keep,
+            double scale, int batch) {
+        int heads = (int) (q.size(0) / batch);
+        INDArray dc = splitHeads(dContext, 0, heads, (int) q.size(2), batch, (int) q.size(1));  // [B·H, T, hd]
+        INDArray dDropped = Gemm.bmm(dc, v, false, true);                                  // [B·H, T, S]
+        INDArray dv = Gemm.bmm(keep == null ? probs : probs.mul(keep), dc, true, false);   // [B·H, S, hd]
+        INDArray dScores = softmaxBackward(probs, keep == null ? dDropped : dDropped.muli(keep)).muli(scale);
+        INDArray dq = Gemm.bmm(dScores, k, false, false);
+        INDArray dk = Gemm.bmm(dScores, q, true, false);
+        return new AttentionGradients(dq, dk, dv);
     }
 
     @Override

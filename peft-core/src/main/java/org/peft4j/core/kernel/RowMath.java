@@ -38,11 +38,13 @@ interface RowMath {
     void softmaxBackwardRow(float[] p, float[] dp, int o, int len, float dot);
 
     /**
-     * One small matrix product, {@code c[co + i·n + j] = Σ_p a(i, p)·b[bo + p·n + j]} for i < m, j < n
-     * (overwrites c), where {@code a(i, p) = a[ao + i·aRowStride + p·aColStride]}: b and c are row-major,
-     * a is read through its strides, so a transposed a costs nothing.
+     * One small matrix product, {@code c[co + i·ldc + j] = Σ_p a(i, p)·b[bo + p·ldb + j]} for i < m, j < n
+     * (overwrites c), where {@code a(i, p) = a[ao + i·aRowStride + p·aColStride]}: b and c are row-major
+     * with row strides ldb and ldc (blocks of larger matrices), a is read through its strides, so a
+     * transposed a costs nothing.
      */
-    void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, float[] c, int co, int m, int n, int k);
+    void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, int ldb, float[] c, int co, int ldc, int m, int n,
+            int k);
 
     /**
      * One row of LayerNorm (mean given) or RMSNorm (mean null): y = (x − mean)·rstd·γ (+ β); writes the

@@ -147,13 +147,14 @@ final class ScalarRowMath implements RowMath {
     }
 
     @Override
-    public void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, float[] c, int co, int m, int n, int k) {
+    public void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, int ldb, float[] c, int co, int ldc, int m, int n,
+            int k) {
         for (int i = 0; i < m; i++) {
-            int ci = co + i * n;
+            int ci = co + i * ldc;
             Arrays.fill(c, ci, ci + n, 0f);
             for (int p = 0; p < k; p++) {
                 float av = a[ao + i * aRowStride + p * aColStride];
-                int bp = bo + p * n;
+                int bp = bo + p * ldb;
                 for (int j = 0; j < n; j++) {
                     c[ci + j] += av * b[bp + j];
                 }

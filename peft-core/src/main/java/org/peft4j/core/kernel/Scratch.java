@@ -7,7 +7,7 @@ package org.peft4j.core.kernel;
  */
 final class Scratch {
     /** Buffers a single kernel call uses at most at the same time. */
-    static final int SLOTS = 6;
+    static final int SLOTS = 12;
 
     private final ThreadLocal<float[][]> buffers = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
 

@@ -276,18 +276,19 @@ final class VectorRowMath implements RowMath {
      * leftover rows one at a time.
      */
     @Override
-    public void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, float[] c, int co, int m, int n, int k) {
+    public void multiply(float[] a, int ao, int aRowStride, int aColStride, float[] b, int bo, int ldb, float[] c, int co, int ldc, int m, int n,
+            int k) {
         int i = 0;
         for (; i + 4 <= m; i += 4) {
-            multiplyFourRows(a, ao + i * aRowStride, aRowStride, aColStride, b, bo, c, co + i * n, n, k);
+            multiplyFourRows(a, ao + i * aRowStride, aRowStride, aColStride, b, bo, ldb, c, co + i * ldc, ldc, n, k);
         }
         for (; i < m; i++) {
-            multiplyOneRow(a, ao + i * aRowStride, aColStride, b, bo, c, co + i * n, n, k);
+            multiplyOneRow(a, ao + i * aRowStride, aColStride, b, bo, ldb, c, co + i * ldc, n, k);
         }
     }
 
-    private static void multiplyFourRows(float[] a, int a0, int aRowStride, int aColStride, float[] b, int bo, float[] c, int c0, int n,
-            int k) {
+    private static void multiplyFourRows(float[] a, int a0, int aRowStride, int aColStride, float[] b, int bo, int ldb, float[] c, int c0,
+            int ldc, int n, int k) {
         int lanes = F.length();
         int a1 = a0 + aRowStride;
         int a2 = a1 + aRowStride;
@@ -296,7 +297,7 @@ final class VectorRowMath implements RowMath {
         for (; j + 2 * lanes <= n; j += 2 * lanes) {
             FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
             for (int p = 0; p < k; p++) {
-                int bp = bo + p * n + j;
+                int bp = bo + p * ldb + j;
                 FloatVector b0 = FloatVector.fromArray(F, b, bp);
                 FloatVector b1 = FloatVector.fromArray(F, b, bp + lanes);
                 int ap = p * aColStride;
@@ -315,17 +316,17 @@ final class VectorRowMath implements RowMath {
             }
             c00.intoArray(c, c0 + j);
             c01.intoArray(c, c0 + j + lanes);
-            c10.intoArray(c, c0 + n + j);
-            c11.intoArray(c, c0 + n + j + lanes);
-            c20.intoArray(c, c0 + 2 * n + j);
-            c21.intoArray(c, c0 + 2 * n + j + lanes);
-            c30.intoArray(c, c0 + 3 * n + j);
-            c31.intoArray(c, c0 + 3 * n + j + lanes);
+            c10.intoArray(c, c0 + ldc + j);
+            c11.intoArray(c, c0 + ldc + j + lanes);
+            c20.intoArray(c, c0 + 2 * ldc + j);
+            c21.intoArray(c, c0 + 2 * ldc + j + lanes);
+            c30.intoArray(c, c0 + 3 * ldc + j);
+            c31.intoArray(c, c0 + 3 * ldc + j + lanes);
         }
         for (; j + lanes <= n; j += lanes) {
             FloatVector c0v = FloatVector.zero(F), c1v = c0v, c2v = c0v, c3v = c0v;
             for (int p = 0; p < k; p++) {
-                FloatVector bv = FloatVector.fromArray(F, b, bo + p * n + j);
+                FloatVector bv = FloatVector.fromArray(F, b, bo + p * ldb + j);
                 int ap = p * aColStride;
                 c0v = FloatVector.broadcast(F, a[a0 + ap]).fma(bv, c0v);
                 c1v = FloatVector.broadcast(F, a[a1 + ap]).fma(bv, c1v);
@@ -333,14 +334,14 @@ final class VectorRowMath implements RowMath {
                 c3v = FloatVector.broadcast(F, a[a3 + ap]).fma(bv, c3v);
             }
             c0v.intoArray(c, c0 + j);
-            c1v.intoArray(c, c0 + n + j);
-            c2v.intoArray(c, c0 + 2 * n + j);
-            c3v.intoArray(c, c0 + 3 * n + j);
+            c1v.intoArray(c, c0 + ldc + j);
+            c2v.intoArray(c, c0 + 2 * ldc + j);
+            c3v.intoArray(c, c0 + 3 * ldc + j);
         }
         for (; j < n; j++) {
             float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
             for (int p = 0; p < k; p++) {
-                float bv = b[bo + p * n + j];
+                float bv = b[bo + p * ldb + j];
                 int ap = p * aColStride;
                 s0 += a[a0 + ap] * bv;
                 s1 += a[a1 + ap] * bv;
@@ -348,26 +349,26 @@ final class VectorRowMath implements RowMath {
                 s3 += a[a3 + ap] * bv;
             }
             c[c0 + j] = s0;
-            c[c0 + n + j] = s1;
-            c[c0 + 2 * n + j] = s2;
-            c[c0 + 3 * n + j] = s3;
+            c[c0 + ldc + j] = s1;
+            c[c0 + 2 * ldc + j] = s2;
+            c[c0 + 3 * ldc + j] = s3;
         }
     }
 
-    private static void multiplyOneRow(float[] a, int a0, int aColStride, float[] b, int bo, float[] c, int c0, int n, int k) {
+    private static void multiplyOneRow(float[] a, int a0, int aColStride, float[] b, int bo, int ldb, float[] c, int c0, int n, int k) {
         int lanes = F.length();
         int j = 0;
         for (; j + lanes <= n; j += lanes) {
             FloatVector acc = FloatVector.zero(F);
             for (int p = 0; p < k; p++) {
-                acc = FloatVector.broadcast(F, a[a0 + p * aColStride]).fma(FloatVector.fromArray(F, b, bo + p * n + j), acc);
+                acc = FloatVector.broadcast(F, a[a0 + p * aColStride]).fma(FloatVector.fromArray(F, b, bo + p * ldb + j), acc);
             }
             acc.intoArray(c, c0 + j);
         }
         for (; j < n; j++) {
             float s = 0f;
             for (int p = 0; p < k; p++) {
-                s += a[a0 + p * aColStride] * b[bo + p * n + j];
+                s += a[a0 + p * aColStride] * b[bo + p * ldb + j];
             }
             c[c0 + j] = s;
         }

@@ -28,7 +28,7 @@ public final class AttentionCore {
     private final boolean causal;
     private final Dropout dropout;
 
-    private record Saved(INDArray q, INDArray k, INDArray v, INDArray probs, INDArray droppedProbs, int batch, int seq, int past) {
+    private record Saved(INDArray q, INDArray k, INDArray v, INDArray probs, INDArray keep, int batch, int seq, int past) {
     }
 
     /**
@@ -116,37 +116,27 @@ public final class AttentionCore {
             k = Nd4j.concat(1, ctx.past().keys(layerIndex), k);                                             // [B·Hkv, P + C + T, hd]
             v = Nd4j.concat(1, ctx.past().values(layerIndex), v);
         }
-        INDArray kFull = repeatKv(k, batch);                                                                // [B·H, S, hd]
+        INDArray kFull = repeatKv(k, batch);                                                                    // [B·H, S, hd]
         INDArray vFull = repeatKv(v, batch);
-        INDArray qScaled = q.mul(1.0 / Math.sqrt(headDim));
-        INDArray scores = kernels.batchedProduct(qScaled, kFull, false, true);                              // [B·H, T, S]
         AttentionMask mask = new AttentionMask(batch, numHeads, seq, past + seq, causal, ctx.keyMask());
-        INDArray probs = kernels.maskedSoftmax(scores, mask);
-        INDArray dropped = dropout.forward(probs, tape);
-        INDArray context = kernels.batchedProduct(dropped, vFull, false, false);                            // [B·H, T, hd]
-        INDArray merged = merge(kernels, context, batch, seq);                                              // [B·T, H·hd]
-        tape.push(this, new Saved(qScaled, kFull, vFull, probs, dropped, batch, seq, past));
-        return merged;
+        INDArray keep = dropout.keepMask(new long[] {(long) batch * numHeads, seq, past + seq}, q.dataType(), tape);  // null: no dropout
+        Kernels.AttentionOutput out = kernels.attention(q, kFull, vFull, 1.0 / Math.sqrt(headDim), mask, keep);  // context [B·T, H·hd]
+        tape.push(this, new Saved(q, kFull, vFull, out.probs(), keep, batch, seq, past));
+        return out.context();
     }
 
     /** Returns dL/dq, dL/dk, dL/dv for dL/d(context) {@code [batch·seq, heads·headDim]}; adds the past's gradients. */
     public Gradients backward(INDArray gradContext, Tape tape) {
         Saved s = tape.pop(this, Saved.class);
-        Kernels kernels = tape.kernels();
-        INDArray dContext = kernels.splitHeads(gradContext, 0, numHeads, headDim, s.batch(), s.seq());      // [B·H, T, hd]
-        INDArray dDropped = kernels.batchedProduct(dContext, s.v(), false, true);                           // [B·H, T, S]
-        INDArray dvFull = kernels.batchedProduct(s.droppedProbs(), dContext, true, false);                  // [B·H, S, hd]
-        INDArray dProbs = dropout.backward(dDropped, tape);
-        INDArray dScores = kernels.softmaxBackward(s.probs(), dProbs);
-        INDArray dq = kernels.batchedProduct(dScores, s.k(), false, false).muli(1.0 / Math.sqrt(headDim));  // [B·H, T, hd]
-        INDArray dkFull = kernels.batchedProduct(dScores, s.q(), true, false);                              // [B·H, S, hd]
-        INDArray dk = sumKvGroups(dkFull, s.batch());                                                       // [B·Hkv, S, hd]
-        INDArray dv = sumKvGroups(dvFull, s.batch());
+        Kernels.AttentionGradients full = tape.kernels().attentionBackward(gradContext, s.q(), s.k(), s.v(), s.probs(), s.keep(),
+                1.0 / Math.sqrt(headDim), s.batch());
+        INDArray dk = sumKvGroups(full.dk(), s.batch());                                                        // [B·Hkv, S, hd]
+        INDArray dv = sumKvGroups(full.dv(), s.batch());
         if (s.past() > 0) {
             dk = splitPastGradient(dk, s.past(), tape.context().past(), true);
             dv = splitPastGradient(dv, s.past(), tape.context().past(), false);
         }
-        return new Gradients(dq, dk, dv);
+        return new Gradients(full.dq(), dk, dv);
     }
 
     /** Heads {@code [batch·heads, seq, headDim]} as rows {@code [batch·seq, heads·headDim]} in a new array. */

@@ -1,6 +1,7 @@
 package org.peft4j.core.nn;
 
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -29,13 +30,21 @@ public final class Dropout extends Layer {
 
     @Override
     public INDArray forward(INDArray x, Tape tape) {
-        if (!tape.isTraining() || p == 0.0) {
-            tape.push(this, new Saved(null));
-            return x;
-        }
-        INDArray mask = scaledMask(x.shape(), tape.nextDropoutRandom()).castTo(x.dataType());
+        INDArray mask = keepMask(x.shape(), x.dataType(), tape);
         tape.push(this, new Saved(mask));
-        return x.mul(mask);
+        return mask == null ? x : x.mul(mask);
+    }
+
+    /**
+     * The scaled keep-mask this layer would multiply an input of the given shape by (0 or 1/(1 − p) per
+     * element), drawn from the tape's generator; null when it acts as the identity (not training, or p 0).
+     * For callers that fuse the product into their own kernel, as attention does.
+     */
+    public INDArray keepMask(long[] shape, DataType type, Tape tape) {
+        if (!tape.isTraining() || p == 0.0) {
+            return null;
+        }
+        return scaledMask(shape, tape.nextDropoutRandom()).castTo(type);
     }
 
     @Override

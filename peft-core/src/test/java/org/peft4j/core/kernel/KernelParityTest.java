@@ -93,43 +93,93 @@ abstract class KernelParityTest {
         assertClose(dy.sum(0).addi(b.sub(dy.sum(0))), a, 1e-5, "accumulates");
     }
 
-    /** Shapes cross the 4-row blocks and the 2-vector, 1-vector and lane tails of the SIMD loops (16 or 8 lanes). */
+    /**
+     * The small-product loop of {@link RowMath#multiply} against a double-precision reference: shapes that
+     * cross its 4-row blocks and its 2-vector, 1-vector and lane tails (16 or 8 lanes), a read plain and
+     * transposed through its strides, b and c as blocks of wider matrices (row strides ldb, ldc).
+     */
     @ParameterizedTest
-    @CsvSource({"false,false", "false,true", "true,false", "true,true"})
-    void batchedProductsInEveryTransposition(boolean transposeA, boolean transposeB) {
-        int[][] shapes = {{5, 7, 5, 37}, {3, 16, 32, 48}, {2, 1, 3, 1}, {4, 13, 64, 128}};
+    @CsvSource({"false", "true"})
+    void smallProductsThroughStrides(boolean transposedA) {
+        int[][] shapes = {{7, 53, 5}, {16, 32, 32}, {1, 1, 3}, {13, 128, 64}};
         for (int[] shape : shapes) {
-            int batch = shape[0];
-            int m = shape[1];
+            int m = shape[0];
+            int n = shape[1];
             int k = shape[2];
-            int n = shape[3];
-            INDArray a = transposeA ? randn(batch, k, m) : randn(batch, m, k);
-            INDArray b = transposeB ? randn(batch, n, k) : randn(batch, k, n);
-            INDArray fast = cpu.batchedProduct(a, b, transposeA, transposeB);
-            String what = java.util.Arrays.toString(shape) + " transposeA " + transposeA + " transposeB " + transposeB;
-            assertClose(portable.batchedProduct(a, b, transposeA, transposeB), fast, 1e-5, what);
-            // one element from the definition, in double: c[i, r, s] = Σ_p op(a)[i, r, p]·op(b)[i, p, s]
-            int i = batch - 1;
-            int r = m / 2;
-            int col = n - 1;
-            double expected = 0;
-            for (int p = 0; p < k; p++) {
-                double x = transposeA ? a.getDouble(i, p, r) : a.getDouble(i, r, p);
-                double y = transposeB ? b.getDouble(i, col, p) : b.getDouble(i, p, col);
-                expected += x * y;
+            int ldb = n + 3;
+            int ldc = n + 5;
+            float[] a = new float[m * k + 2];
+            float[] b = new float[k * ldb + 1];
+            float[] c = new float[m * ldc + 4];
+            for (float[] x : new float[][] {a, b, c}) {
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) rng.nextGaussian();
+                }
             }
-            assertEquals(expected, fast.getDouble(i, r, col), 1e-4 * Math.max(1, Math.abs(expected)), what + " element");
+            float[] untouched = c.clone();
+            int aRow = transposedA ? 1 : k;
+            int aCol = transposedA ? m : 1;
+            math().multiply(a, 2, aRow, aCol, b, 1, ldb, c, 4, ldc, m, n, k);
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < ldc; j++) {
+                    int at = 4 + i * ldc + j;
+                    if (j >= n) {
+                        assertEquals(untouched[at], c[at], "outside the block, row " + i + " column " + j);
+                        continue;
+                    }
+                    double expected = 0;
+                    for (int p = 0; p < k; p++) {
+                        expected += (double) a[2 + i * aRow + p * aCol] * b[1 + p * ldb + j];
+                    }
+                    assertEquals(expected, c[at], 1e-5 * Math.max(1, Math.abs(expected)), java.util.Arrays.toString(shape) + " at " + i + ", " + j);
+                }
+            }
+            assertEquals(untouched[0], c[0], "before the block");
         }
     }
 
-    @Test
-    void batchedProductRejectsMismatchedShapes() {
-        IllegalArgumentException inner = assertThrows(IllegalArgumentException.class,
-                () -> cpu.batchedProduct(randn(2, 3, 4), randn(2, 5, 6), false, false));
-        assertTrue(inner.getMessage().contains("inner sizes") && inner.getMessage().contains("[2, 5, 6]"), inner.getMessage());
-        IllegalArgumentException batch = assertThrows(IllegalArgumentException.class,
-                () -> cpu.batchedProduct(randn(2, 3, 4), randn(3, 4, 6), false, false));
-        assertTrue(batch.getMessage().contains("same first size"), batch.getMessage());
+    /**
+     * The fused head-by-head attention against the composition of batched products, masked softmax and its
+     * backward: with and without dropout's keep-mask, causal with past keys (S > T), and padding on the
+     * right (the prefix path) and on the left (the element-wise path).
+     */
+    @ParameterizedTest
+    @CsvSource({"false,false", "true,false", "false,true", "true,true"})
+    void fusedAttentionForwardAndBackward(boolean causal, boolean dropout) {
+        int batch = 2;
+        int heads = 3;
+        int t = 6;
+        int s = 9;
+        int hd = 20;
+        int[] keyMask = new int[batch * s];
+        java.util.Arrays.fill(keyMask, 1);
+        keyMask[s - 1] = 0;                 // sequence 0: right padding
+        keyMask[s] = 0;                     // sequence 1: left padding
+        keyMask[s + 1] = 0;
+        AttentionMask mask = new AttentionMask(batch, heads, t, s, causal, keyMask);
+        INDArray q = randn(batch * heads, t, hd);
+        INDArray k = randn(batch * heads, s, hd);
+        INDArray v = randn(batch * heads, s, hd);
+        INDArray keep = null;
+        if (dropout) {
+            float[] scaled = new float[batch * heads * t * s];
+            for (int i = 0; i < scaled.length; i++) {
+                scaled[i] = rng.nextDouble() < 0.2 ? 0f : 1.25f;
+            }
+            keep = Nd4j.create(scaled, new long[] {batch * heads, t, s}, 'c');
+        }
+        double scale = 1 / Math.sqrt(hd);
+        Kernels.AttentionOutput a = cpu.attention(q, k, v, scale, mask, keep);
+        Kernels.AttentionOutput b = portable.attention(q, k, v, scale, mask, keep);
+        assertClose(b.probs(), a.probs(), 1e-5, "probs");
+        assertClose(b.context(), a.context(), 1e-5, "context");
+        assertEquals(0.0, a.probs().getDouble(0, 0, s - 1), "a padded key gets no weight");
+        INDArray dContext = randn((long) batch * t, (long) heads * hd);
+        Kernels.AttentionGradients ga = cpu.attentionBackward(dContext, q, k, v, a.probs(), keep, scale, batch);
+        Kernels.AttentionGradients gb = portable.attentionBackward(dContext, q, k, v, b.probs(), keep, scale, batch);
+        assertClose(gb.dq(), ga.dq(), 1e-5, "dq");
+        assertClose(gb.dk(), ga.dk(), 1e-5, "dk");
+        assertClose(gb.dv(), ga.dv(), 1e-5, "dv");
     }
 
     @Test
