@@ -44,7 +44,8 @@ public final class StepProfile {
         StringBuilder sb = new StringBuilder("| part | ms per step | share | GFLOP/s |\n|---|---:|---:|---:|\n");
         sb.append(row("GEMM (ND4J → OpenBLAS)", b.gemmMs(), step, String.format(Locale.ROOT, "%.0f (%.0f %% of SGEMM)", b.gemmGflops(),
                 100 * b.gemmGflops() / referenceGflops)));
-        sb.append(row("batched attention products", b.batchedMs(), step, String.format(Locale.ROOT, "%.0f", b.batchedGflops())));
+        sb.append(row("attention: per-head products, softmax (GFLOP/s of the products)", b.batchedMs(), step,
+                String.format(Locale.ROOT, "%.0f", b.batchedGflops())));
         sb.append(row("other forward/backward: CPU kernels, other ND4J ops, copies", b.otherMs(), step, ""));
         sb.append(row("optimizer (Adam update, zeroing)", b.optimizerMs(), step, ""));
         sb.append(String.format(Locale.ROOT, "| **step** | %.1f | 100 %% | SGEMM reference %.0f |%n", step, referenceGflops));

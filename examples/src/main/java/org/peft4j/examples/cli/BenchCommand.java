@@ -180,8 +180,9 @@ public final class BenchCommand extends CliCommand {
 
     /** {@code peft4j bench profile}: where the time of a training step goes. */
     @Command(name = "profile", sortOptions = false, showDefaultValues = true,
-            description = {"Time training steps and print where the time goes: GEMM and batched attention products (with their",
-                "GFLOP/s against an SGEMM of the step's shape in the same run), the optimizer, and the rest of forward and backward.",
+            description = {"Time training steps and print where the time goes: GEMM (with its GFLOP/s against an SGEMM of the",
+                "step's shape in the same run), attention (its per-head products and softmax), the optimizer, and the rest of",
+                "forward and backward.",
                 "Models and setups as in 'bench compare'."})
     public static final class Profile extends CliCommand {
         @Option(names = "--model", defaultValue = "gpt", description = "gpt or bert.")

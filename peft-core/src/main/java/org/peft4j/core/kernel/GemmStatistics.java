@@ -3,10 +3,11 @@ package org.peft4j.core.kernel;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Process-wide counters of the matrix products that go through {@link Gemm}: calls, nanoseconds and
- * floating-point operations, separately for single GEMMs and batched (attention) products. Benchmarks
- * read them to state how fast the GEMMs of a step run; counting costs two clock reads per product
- * (tens of nanoseconds against tens of microseconds or more for the product).
+ * Process-wide counters of the matrix products: calls, nanoseconds and floating-point operations,
+ * separately for single GEMMs ({@link Gemm}) and for attention's per-head products (whose time, on the
+ * CPU path, also covers the softmax fused with them). Benchmarks read them to state how fast the GEMMs
+ * of a step run; counting costs two clock reads per product (tens of nanoseconds against tens of
+ * microseconds or more for the product).
  */
 public final class GemmStatistics {
     private static final LongAdder CALLS = new LongAdder();
