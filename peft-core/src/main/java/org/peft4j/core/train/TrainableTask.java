@@ -32,6 +32,15 @@ public interface TrainableTask<B> {
         return TrainingHook.NONE;
     }
 
+    /**
+     * This task with {@code hook} in place of its own training hook: the same module, loss, gradients and
+     * metrics. For callers that watch or replace what the trainer runs besides the loss; to keep the
+     * task's own hook as well, pass {@code TrainingHook.all(List.of(trainingHook(), hook))}.
+     */
+    default TrainableTask<B> withTrainingHook(TrainingHook hook) {
+        return new HookedTask<>(this, hook);
+    }
+
     /** A fresh accumulator of this task's evaluation metrics; by default there are none besides the loss. */
     default MetricsAccumulator<B> newMetrics() {
         return meanLoss -> Map.of();

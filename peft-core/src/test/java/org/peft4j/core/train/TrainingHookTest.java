@@ -9,11 +9,9 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
-import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.model.CausalLmTask;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.gpt2.Gpt2Model;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.param.ParamRegistry;
@@ -76,32 +74,7 @@ class TrainingHookTest {
         w.value().assign(0.5);
         Recorder recorder = new Recorder(w, 0.3);
         CausalLmTask plain = new CausalLmTask(model);
-        TrainableTask<TokenBatch> task = new TrainableTask<>() {
-            @Override
-            public Module module() {
-                return plain.module();
-            }
-
-            @Override
-            public Kernels kernels() {
-                return plain.kernels();
-            }
-
-            @Override
-            public Loss forward(TokenBatch batch, Tape tape) {
-                return plain.forward(batch, tape);
-            }
-
-            @Override
-            public void backward(Tape tape, double scale) {
-                plain.backward(tape, scale);
-            }
-
-            @Override
-            public TrainingHook trainingHook() {
-                return recorder;
-            }
-        };
+        TrainableTask<TokenBatch> task = plain.withTrainingHook(recorder);
         BatchSource<TokenBatch> data = TrainerTest.patternData(13, 2, 5, 2, 4);
         TrainResult result = new Trainer(TrainerConfig.builder().sgd(0.1).maxSteps(2).noGradientClipping()
                 .decay(LearningRateSchedule.Decay.CONSTANT).build()).fit(task, data, null);

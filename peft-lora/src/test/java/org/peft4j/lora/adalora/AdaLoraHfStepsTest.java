@@ -17,19 +17,15 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.io.SafetensorsFile;
 import org.peft4j.core.kernel.KernelChoice;
-import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.CausalLmTask;
 import org.peft4j.core.model.HfCheckpoint;
 import org.peft4j.core.model.LoadOptions;
 import org.peft4j.core.model.ModelHead;
 import org.peft4j.core.model.TokenBatch;
-import org.peft4j.core.nn.Module;
-import org.peft4j.core.nn.Tape;
 import org.peft4j.core.testing.TestResources;
 import org.peft4j.core.train.BatchSource;
 import org.peft4j.core.train.LearningRateSchedule.Decay;
-import org.peft4j.core.train.Loss;
 import org.peft4j.core.train.StepInfo;
 import org.peft4j.core.train.TrainableTask;
 import org.peft4j.core.train.Trainer;
@@ -163,7 +159,7 @@ class AdaLoraHfStepsTest {
             if (!hf.get("max_grad_norm").isNull()) {
                 config.maxGradNorm(hf.get("max_grad_norm").asDouble());
             }
-            new Trainer(config.build()).fit(new Recording(task, allocator, regularizers), new Batches(batches), null);
+            new Trainer(config.build()).fit(task.withTrainingHook(new Recording(allocator, regularizers)), new Batches(batches), null);
 
             assertEquals(totalSteps, observed.size());
             assertEquals(hf.get("init_budget").asInt(), allocator.schedule().initBudget());
@@ -329,54 +325,28 @@ class AdaLoraHfStepsTest {
         }
     }
 
-    /** The PeftModel's task, with its allocator as the hook (so the test can read its state) recording each step's loss term. */
-    private record Recording(TrainableTask<TokenBatch> task, RankAllocator allocator, List<Double> regularizers)
-            implements TrainableTask<TokenBatch> {
+    /** The allocator as a training hook that also records each step's loss term (the allocator itself stays readable to the test). */
+    private record Recording(RankAllocator allocator, List<Double> regularizers) implements TrainingHook {
         @Override
-        public Module module() {
-            return task.module();
+        public void onStart(int totalSteps) {
+            allocator.onStart(totalSteps);
         }
 
         @Override
-        public Kernels kernels() {
-            return task.kernels();
+        public double addLoss() {
+            double value = allocator.addLoss();
+            regularizers.add(value);
+            return value;
         }
 
         @Override
-        public Loss forward(TokenBatch batch, Tape tape) {
-            return task.forward(batch, tape);
+        public void beforeUpdate(int step) {
+            allocator.beforeUpdate(step);
         }
 
         @Override
-        public void backward(Tape tape, double scale) {
-            task.backward(tape, scale);
-        }
-
-        @Override
-        public TrainingHook trainingHook() {
-            return new TrainingHook() {
-                @Override
-                public void onStart(int totalSteps) {
-                    allocator.onStart(totalSteps);
-                }
-
-                @Override
-                public double addLoss() {
-                    double value = allocator.addLoss();
-                    regularizers.add(value);
-                    return value;
-                }
-
-                @Override
-                public void beforeUpdate(int step) {
-                    allocator.beforeUpdate(step);
-                }
-
-                @Override
-                public void afterUpdate(int step) {
-                    allocator.afterUpdate(step);
-                }
-            };
+        public void afterUpdate(int step) {
+            allocator.afterUpdate(step);
         }
     }
 }
