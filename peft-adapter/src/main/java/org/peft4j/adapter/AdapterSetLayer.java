@@ -2,6 +2,7 @@ package org.peft4j.adapter;
 
 import java.util.List;
 import java.util.Set;
+import org.peft4j.core.tuner.AdapterSet;
 import org.peft4j.core.tuner.TunerLayer;
 
 /**

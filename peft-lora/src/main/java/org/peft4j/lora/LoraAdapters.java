@@ -1,9 +1,7 @@
 package org.peft4j.lora;
 
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -12,6 +10,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
+import org.peft4j.core.tuner.AdapterSet;
 import org.peft4j.core.tuner.MixedBatches;
 import org.peft4j.core.tuner.SequenceAdapters;
 import org.peft4j.core.tuner.TunerLayer;
@@ -66,88 +65,69 @@ public final class LoraAdapters {
         INDArray scaleOutputs(INDArray w, INDArray factor);
     }
 
-    private final Map<String, Adapter> byName = new LinkedHashMap<>();
-    private final List<String> merged = new ArrayList<>();
+    private final AdapterSet<Adapter> set = new AdapterSet<>();
     private final Map<String, INDArray> mergedNorms = new HashMap<>();
     private final Map<String, INDArray> pinnedNorms = new HashMap<>();     // DoRA norms held fixed by gradient tests only
-    private List<String> active = List.of();
-    private boolean enabled = true;
     private final SequenceAdapters perSequence = new SequenceAdapters();
 
     /** Adds {@code adapter}; fails if the layer already holds one of its name. */
     public void add(Adapter adapter) {
-        if (byName.putIfAbsent(adapter.name(), adapter) != null) {
-            throw new IllegalArgumentException("this layer already holds adapter '" + adapter.name() + "'");
-        }
+        set.add(adapter.name(), adapter);
     }
 
     /** The adapter called {@code name}; fails listing the names the layer holds. */
     public Adapter get(String name) {
-        Adapter a = byName.get(name);
-        if (a == null) {
-            throw new IllegalArgumentException("this layer holds no adapter '" + name + "'; it holds " + byName.keySet());
-        }
-        return a;
+        return set.get(name);
     }
 
-    /** Removes adapter {@code name} and frees its params. */
+    /** Removes adapter {@code name} and frees its params; fails if it is merged. */
     public void remove(String name) {
-        Adapter a = get(name);
-        if (merged.contains(name)) {
-            throw new IllegalStateException("cannot delete adapter '" + name + "' while it is merged; unmerge first");
-        }
-        byName.remove(name);
+        Adapter a = set.remove(name);
         a.a().close();
         a.b().close();
         if (a.magnitude() != null) {
             a.magnitude().close();
         }
-        List<String> rest = new ArrayList<>(active);
-        rest.remove(name);
-        active = List.copyOf(rest);
     }
 
     /** The names of the adapters, in the order they were added. */
     public Set<String> names() {
-        return new LinkedHashSet<>(byName.keySet());
+        return set.names();
     }
 
     /** Makes the held adapters among {@code names} active, in that order. */
     public void setActive(List<String> names) {
-        this.active = names.stream().filter(byName::containsKey).toList();
+        set.setActive(names);
     }
 
     /** The active adapters. */
     public List<String> active() {
-        return active;
+        return set.active();
     }
 
     /** The adapters forward adds now: the active ones, unless adapters are disabled or merged into the weight. */
     public List<Adapter> applied() {
-        if (!enabled || !merged.isEmpty()) {
-            return List.of();
-        }
-        return active.stream().map(byName::get).toList();
+        return set.applied();
     }
 
     /** Turns all adapters on or off. */
     public void setEnabled(boolean on) {
-        this.enabled = on;
+        set.setEnabled(on);
     }
 
     /** True if adapters are on. */
     public boolean enabled() {
-        return enabled;
+        return set.enabled();
     }
 
-    /** The merged adapters in merge order (live). */
+    /** The merged adapters in merge order. */
     public List<String> merged() {
-        return merged;
+        return set.merged();
     }
 
     /** The adapters of {@code names} this layer holds and has not merged yet, in the given order. */
     public List<Adapter> toMerge(List<String> names) {
-        return names.stream().filter(n -> byName.containsKey(n) && !merged.contains(n)).distinct().map(byName::get).toList();
+        return names.stream().filter(n -> set.holds(n) && !set.isMerged(n)).distinct().map(set::get).toList();
     }
 
     /** DoRA's ‖W + ΔW‖ per output for adapter {@code a} (held fixed when pinned), a constant in backward. */
@@ -160,7 +140,7 @@ public final class LoraAdapters {
     public void pinDoraNorms(Weight weight, boolean pin) {
         pinnedNorms.clear();
         if (pin) {
-            byName.values().stream().filter(Adapter::dora).forEach(a -> pinnedNorms.put(a.name(), doraNorm(weight, a)));
+            set.all().stream().filter(Adapter::dora).forEach(a -> pinnedNorms.put(a.name(), doraNorm(weight, a)));
         }
     }
 
@@ -186,7 +166,7 @@ public final class LoraAdapters {
                     mergedNorms.put(a.name(), sum[1]);                      // unmerging needs the norm of the unmerged W
                 }
                 weight.store(sum[0]);
-                merged.add(a.name());
+                set.markMerged(a.name());
             }
         }
     }
@@ -212,8 +192,8 @@ public final class LoraAdapters {
     public void unmerge(Weight weight) {
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             INDArray w = weight.value();
-            while (!merged.isEmpty()) {
-                Adapter a = get(merged.remove(merged.size() - 1));
+            for (String name : set.clearMerged()) {                        // last merged first
+                Adapter a = get(name);
                 INDArray delta = weight.delta(a);
                 if (a.dora()) {
                     INDArray factor = a.magnitude().value().div(mergedNorms.remove(a.name()));
@@ -236,11 +216,11 @@ public final class LoraAdapters {
     /** The per-sequence names for a pass of {@code rows} rows, or null when the pass uses the active adapters. */
     public List<String> perSequence(Tape tape, long rows) {
         List<String> names = perSequence.get();
-        if (names == null || !enabled) {
+        if (names == null || !set.enabled()) {
             return null;
         }
-        if (!merged.isEmpty()) {
-            throw new IllegalStateException("cannot run one adapter per sequence while adapters " + merged + " are merged; unmerge first");
+        if (!set.merged().isEmpty()) {
+            throw new IllegalStateException("cannot run one adapter per sequence while adapters " + set.merged() + " are merged; unmerge first");
         }
         MixedBatches.check(names, tape, rows);
         return names;
@@ -248,13 +228,12 @@ public final class LoraAdapters {
 
     /** The distinct adapters this layer holds among per-sequence names (not {@link TunerLayer#BASE}). */
     public List<Adapter> heldAmong(List<String> names) {
-        return names.stream().distinct().filter(byName::containsKey).map(byName::get).toList();
+        return names.stream().distinct().filter(set::holds).map(set::get).toList();
     }
 
     /** True if adapter {@code name} uses DoRA. */
     public boolean isDora(String name) {
-        Adapter a = byName.get(name);
-        return a != null && a.dora();
+        return set.holds(name) && set.get(name).dora();
     }
 
     /** The params of adapter {@code name} under checkpoint names. */

@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.peft4j.adapter.AdapterSet;
+import org.peft4j.core.tuner.AdapterSet;
 import org.peft4j.adapter.AdapterSetLayer;
 import org.peft4j.core.nn.Init;
 import org.peft4j.core.nn.Layer;

@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.adapter.AdapterSet;
+import org.peft4j.core.tuner.AdapterSet;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
 import org.peft4j.core.tuner.ModuleDict;

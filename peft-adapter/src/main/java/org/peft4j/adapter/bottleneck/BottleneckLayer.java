@@ -3,7 +3,7 @@ package org.peft4j.adapter.bottleneck;
 import java.util.List;
 import java.util.Map;
 import org.peft4j.core.param.Param;
-import org.peft4j.adapter.AdapterSet;
+import org.peft4j.core.tuner.AdapterSet;
 import org.peft4j.adapter.AdapterSetLayer;
 
 /**

@@ -1,6 +1,7 @@
-package org.peft4j.adapter;
+package org.peft4j.core.tuner;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -8,7 +9,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The adapters one wrapper holds and its switches, shared by the wrappers of this module: the adapters by
+ * The adapters one tuner layer holds and its switches, for the layers of every method: the adapters by
  * name (in the order added), which are active, whether adapters are enabled, and which are merged into the
  * base weights (only methods whose update is linear merge).
  *
@@ -47,6 +48,21 @@ public final class AdapterSet<A> {
         rest.remove(name);
         active = List.copyOf(rest);
         return a;
+    }
+
+    /** True if this layer holds adapter {@code name}. */
+    public boolean holds(String name) {
+        return byName.containsKey(name);
+    }
+
+    /** True if adapter {@code name} is merged into the base weights. */
+    public boolean isMerged(String name) {
+        return merged.contains(name);
+    }
+
+    /** The adapters held, in the order added. */
+    public List<A> all() {
+        return List.copyOf(byName.values());
     }
 
     /** The names held, in the order added. */
@@ -93,7 +109,7 @@ public final class AdapterSet<A> {
     /** Forgets every merge, returning the merged names last first (the order to subtract them in). */
     public List<String> clearMerged() {
         List<String> out = new ArrayList<>(merged);
-        java.util.Collections.reverse(out);
+        Collections.reverse(out);
         merged.clear();
         return out;
     }
