@@ -58,9 +58,11 @@ final class ScalarRowMath implements RowMath {
                 for (int i = from; i < to; i++) {
                     float xi = v[i];
                     float u = FastMath.GELU_TANH_C * (xi + FastMath.GELU_TANH_A * xi * xi * xi);
-                    float t = FastMath.tanh(u);
-                    // 1 − t² is exact enough while t is far from ±1; beyond, it cancels and sech² needs its own exp
-                    float sech2 = Math.abs(u) < 2.5f ? (1f - t) * (1f + t) : FastMath.sech2(u);
+                    // tanh and sech² from one e = e^(−2|u|): |t| = (1 − e)/(1 + e), sech² = 4e/(1 + e)² (no cancellation near ±1)
+                    float e = FastMath.exp(-2f * Math.abs(u));
+                    float r = 1f / (1f + e);
+                    float t = Math.copySign((1f - e) * r, u);
+                    float sech2 = 4f * e * r * r;
                     g[i] *= 0.5f * (1f + t) + 0.5f * xi * sech2 * FastMath.GELU_TANH_C * (1f + 3f * FastMath.GELU_TANH_A * xi * xi);
                 }
                 break;

@@ -2,7 +2,6 @@ package org.peft4j.core.kernel;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -129,9 +128,12 @@ final class VectorRowMath implements RowMath {
                 for (; i < upper; i += F.length()) {
                     FloatVector x = FloatVector.fromArray(F, v, i);
                     FloatVector u = x.mul(x).mul(x).mul(FastMath.GELU_TANH_A).add(x).mul(FastMath.GELU_TANH_C);
-                    FloatVector t = tanh(u);
-                    VectorMask<Float> near = u.abs().compare(VectorOperators.LT, 2.5f);
-                    FloatVector sech2 = sech2(u).blend(t.neg().add(1f).mul(t.add(1f)), near);
+                    // tanh and sech² from one e = e^(−2|u|): |t| = (1 − e)/(1 + e), sech² = 4e/(1 + e)²
+                    FloatVector e = exp(u.abs().mul(-2f));
+                    FloatVector r = FloatVector.broadcast(F, 1f).div(e.add(1f));
+                    FloatVector magnitude = e.neg().add(1f).mul(r);
+                    FloatVector t = magnitude.blend(magnitude.neg(), u.compare(VectorOperators.LT, 0f));
+                    FloatVector sech2 = e.mul(4f).mul(r).mul(r);
                     FloatVector du = x.mul(x).mul(3f * FastMath.GELU_TANH_A).add(1f).mul(FastMath.GELU_TANH_C);
                     FloatVector grad = t.add(1f).mul(0.5f).add(x.mul(0.5f).mul(sech2).mul(du));
                     FloatVector.fromArray(F, g, i).mul(grad).intoArray(g, i);
