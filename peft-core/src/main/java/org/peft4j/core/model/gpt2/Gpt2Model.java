@@ -3,7 +3,6 @@ package org.peft4j.core.model.gpt2;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -13,14 +12,13 @@ import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.model.CausalLm;
 import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.model.TransformerModel;
 import org.peft4j.core.model.WeightSource;
 import org.peft4j.core.nn.ActivationLayer;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
-import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
-import org.peft4j.core.nn.LayerStack;
 import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
@@ -35,7 +33,6 @@ import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.param.ParamRegistry;
 
 /**
  * A GPT-2 decoder with an LM head ({@code GPT2LMHeadModel}); parameter paths are HF's:
@@ -48,15 +45,13 @@ import org.peft4j.core.param.ParamRegistry;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class Gpt2Model extends Module implements CausalLm {
+public final class Gpt2Model extends TransformerModel implements CausalLm {
     /** HF's causal-mask buffers, saved by older GPT-2 checkpoints; not params. */
     private static final Pattern HF_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
 
     private final Gpt2Config config;
-    private final Kernels kernels;
     private final Slot<Transformer> transformer;
     private final Slot<Linear> lmHead;
-    private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code transformer} submodule: embeddings, blocks and the final norm. */
     public static final class Transformer extends Module {
@@ -80,12 +75,9 @@ public final class Gpt2Model extends Module implements CausalLm {
         }
     }
 
-    private record Saved(boolean embeddingsNeedGrad, int firstRecordedBlock) {
-    }
-
     private Gpt2Model(Gpt2Config config, Kernels kernels, Transformer transformer, Linear lmHead) {
+        super(kernels);
         this.config = config;
-        this.kernels = kernels;
         this.transformer = child("transformer", Transformer.class, transformer);
         this.lmHead = child("lm_head", Linear.class, lmHead);
     }
@@ -163,16 +155,6 @@ public final class Gpt2Model extends Module implements CausalLm {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
-    public Kernels kernels() {
-        return kernels;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -187,69 +169,54 @@ public final class Gpt2Model extends Module implements CausalLm {
         return config.toHfJson();
     }
 
-    /** Every param by its path (not those of attached input hooks); the tied {@code lm_head.weight} is the wte param, listed once as HF saves it. */
-    @Override
-    public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).modelState();
-    }
-
     /** The token embedding param {@code transformer.wte.weight}. */
     public Param tokenEmbedding() {
         return ((Embedding) transformer.get().wte.get()).weight();
     }
 
-    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
-    public void addInputHook(String name, InputHook hook) {
-        inputHooks.add(name, hook);
-    }
-
-    /** Removes the input hook called {@code name}. */
-    public void removeInputHook(String name) {
-        inputHooks.remove(name);
-    }
-
     @Override
     public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
-        Transformer t = transformer.get();
-        ModuleList<TransformerBlock> blocks = t.blocks();
-        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
-        if (cache != null) {
-            ctx.setCache(cache);
-        }
-        tape.setContext(ctx);
-
-        boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad() || inputHooks.requiresGrad();
-        INDArray x;
-        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            INDArray tokens = inputHooks.forward(t.wte.get().forward(batch.ids(), tape), tape);  // [B·S, d]
-            INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);                    // [B·S, d]
-            x = t.drop.forward(tokens.addi(positions), tape);
-        }
-        int firstRecorded = LayerStack.firstRecorded(blocks, embeddingsNeedGrad, ctx);
-        x = LayerStack.forward(blocks, x, tape, firstRecorded);
-        x = t.lnF.get().forward(x, tape);
-        INDArray logits = lmHead.get().forward(x, tape);                           // [B·S, vocab]
-        if (cache != null) {
-            cache.commit(ctx);
-        }
-        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
-        return logits;
+        return forwardLayers(batch, cache, tape);
     }
 
     @Override
-    public void backward(INDArray gradLogits, Tape tape) {
-        Saved s = tape.pop(this, Saved.class);
+    protected ModuleList<TransformerBlock> layers() {
+        return transformer.get().blocks();
+    }
+
+    @Override
+    protected boolean embeddingsRequireGrad() {
         Transformer t = transformer.get();
-        ModuleList<TransformerBlock> blocks = t.blocks();
-        INDArray g = lmHead.get().backward(gradLogits, tape);
-        g = t.lnF.get().backward(g, tape);
-        g = LayerStack.backward(blocks, g, tape, s.firstRecordedBlock());
-        if (!s.embeddingsNeedGrad()) {
-            return;
-        }
+        return t.wte.get().requiresGrad() || t.wpe.get().requiresGrad();
+    }
+
+    @Override
+    protected INDArray embed(TokenBatch batch, SequenceContext ctx, InputHooks hooks, Tape tape) {
+        Transformer t = transformer.get();
+        INDArray tokens = hooks.forward(t.wte.get().forward(batch.ids(), tape), tape);  // [B·S, d]
+        INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);              // [B·S, d]
+        return t.drop.forward(tokens.addi(positions), tape);
+    }
+
+    @Override
+    protected void backwardEmbeddings(INDArray g, InputHooks hooks, Tape tape) {
+        Transformer t = transformer.get();
         g = t.drop.backward(g, tape);
         t.wpe.get().backward(g, tape);
-        t.wte.get().backward(inputHooks.backward(g, tape), tape);
+        t.wte.get().backward(hooks.backward(g, tape), tape);
+    }
+
+    /** ln_f, then the LM head. */
+    @Override
+    protected INDArray forwardHead(INDArray hidden, Tape tape) {
+        INDArray x = transformer.get().lnF.get().forward(hidden, tape);
+        return lmHead.get().forward(x, tape);                                      // [B·S, vocab]
+    }
+
+    @Override
+    protected INDArray backwardHead(INDArray gradLogits, Tape tape) {
+        INDArray g = lmHead.get().backward(gradLogits, tape);
+        return transformer.get().lnF.get().backward(g, tape);
     }
 
     private int[] positionIds(SequenceContext ctx) {
@@ -265,11 +232,6 @@ public final class Gpt2Model extends Module implements CausalLm {
             }
         }
         return ids;
-    }
-
-    @Override
-    public Optional<InputHooks> inputHooks() {
-        return Optional.of(inputHooks);
     }
 
     @Override
