@@ -3,23 +3,20 @@ package org.peft4j.core.model.gpt2;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.CausalLmModel;
 import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
-import org.peft4j.core.model.TransformerModel;
 import org.peft4j.core.model.WeightSource;
 import org.peft4j.core.nn.ActivationLayer;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.InputHooks;
-import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
@@ -45,7 +42,7 @@ import org.peft4j.core.param.Param;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class Gpt2Model extends TransformerModel implements CausalLm {
+public final class Gpt2Model extends CausalLmModel {
     /** HF's causal-mask buffers, saved by older GPT-2 checkpoints; not params. */
     private static final Pattern HF_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
 
@@ -100,8 +97,7 @@ public final class Gpt2Model extends TransformerModel implements CausalLm {
     public static Gpt2Model fromWeights(Gpt2Config config, WeightSource weights, DataType type, KernelChoice kernels) {
         ParamValues.Checkpoint values = ParamValues.checkpoint(weights, type, "transformer.");
         Gpt2Model model = build(config, values, kernels);
-        values.requireAllUsed(name -> HF_BUFFER.matcher(name).matches() || config.tieWordEmbeddings() && name.equals("lm_head.weight"),
-                "GPT2LMHeadModel");
+        requireAllUsed(values, HF_BUFFER, config.tieWordEmbeddings(), "GPT2LMHeadModel");
         return model;
     }
 
@@ -170,13 +166,9 @@ public final class Gpt2Model extends TransformerModel implements CausalLm {
     }
 
     /** The token embedding param {@code transformer.wte.weight}. */
+    @Override
     public Param tokenEmbedding() {
         return ((Embedding) transformer.get().wte.get()).weight();
-    }
-
-    @Override
-    public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
-        return forwardLayers(batch, cache, tape);
     }
 
     @Override
@@ -206,17 +198,14 @@ public final class Gpt2Model extends TransformerModel implements CausalLm {
         t.wte.get().backward(hooks.backward(g, tape), tape);
     }
 
-    /** ln_f, then the LM head. */
     @Override
-    protected INDArray forwardHead(INDArray hidden, Tape tape) {
-        INDArray x = transformer.get().lnF.get().forward(hidden, tape);
-        return lmHead.get().forward(x, tape);                                      // [B·S, vocab]
+    protected Layer finalNorm() {
+        return transformer.get().lnF.get();
     }
 
     @Override
-    protected INDArray backwardHead(INDArray gradLogits, Tape tape) {
-        INDArray g = lmHead.get().backward(gradLogits, tape);
-        return transformer.get().lnF.get().backward(g, tape);
+    protected Layer lmHead() {
+        return lmHead.get();
     }
 
     private int[] positionIds(SequenceContext ctx) {
@@ -232,11 +221,6 @@ public final class Gpt2Model extends TransformerModel implements CausalLm {
             }
         }
         return ids;
-    }
-
-    @Override
-    public Optional<Param> inputEmbedding() {
-        return Optional.of(tokenEmbedding());
     }
 
     @Override

@@ -3,23 +3,20 @@ package org.peft4j.core.model.llama;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.CausalLmModel;
 import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
-import org.peft4j.core.model.TransformerModel;
 import org.peft4j.core.model.WeightSource;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.GatedMlp;
 import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Layer;
-import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
 import org.peft4j.core.nn.Module;
@@ -47,7 +44,7 @@ import org.peft4j.core.param.Param;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class LlamaModel extends TransformerModel implements CausalLm {
+public final class LlamaModel extends CausalLmModel {
     /** Older LLaMA checkpoints save the rotary inverse frequencies; they are recomputed from the config. */
     private static final Pattern HF_BUFFER = Pattern.compile("(model\\.)?layers\\.\\d+\\.self_attn\\.rotary_emb\\.inv_freq");
 
@@ -97,8 +94,7 @@ public final class LlamaModel extends TransformerModel implements CausalLm {
     public static LlamaModel fromWeights(LlamaConfig config, WeightSource weights, DataType type, KernelChoice kernels) {
         ParamValues.Checkpoint values = ParamValues.checkpoint(weights, type, "model.");
         LlamaModel built = build(config, values, kernels);
-        values.requireAllUsed(name -> HF_BUFFER.matcher(name).matches() || config.tieWordEmbeddings() && name.equals("lm_head.weight"),
-                "a " + config.modelType() + " model");
+        requireAllUsed(values, HF_BUFFER, config.tieWordEmbeddings(), "a " + config.modelType() + " model");
         return built;
     }
 
@@ -167,13 +163,9 @@ public final class LlamaModel extends TransformerModel implements CausalLm {
     }
 
     /** The token embedding param {@code model.embed_tokens.weight}. */
+    @Override
     public Param tokenEmbedding() {
         return ((Embedding) model.get().embedTokens.get()).weight();
-    }
-
-    @Override
-    public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
-        return forwardLayers(batch, cache, tape);
     }
 
     @Override
@@ -198,17 +190,14 @@ public final class LlamaModel extends TransformerModel implements CausalLm {
         model.get().embedTokens.get().backward(hooks.backward(g, tape), tape);
     }
 
-    /** norm, then the LM head. */
     @Override
-    protected INDArray forwardHead(INDArray hidden, Tape tape) {
-        INDArray x = model.get().norm.get().forward(hidden, tape);
-        return lmHead.get().forward(x, tape);                                         // [B·S, vocab]
+    protected Layer finalNorm() {
+        return model.get().norm.get();
     }
 
     @Override
-    protected INDArray backwardHead(INDArray gradLogits, Tape tape) {
-        INDArray g = lmHead.get().backward(gradLogits, tape);
-        return model.get().norm.get().backward(g, tape);
+    protected Layer lmHead() {
+        return lmHead.get();
     }
 
     /** Sliding-window attention is not implemented: it equals full attention only while every sequence fits the window. */
@@ -218,11 +207,6 @@ public final class LlamaModel extends TransformerModel implements CausalLm {
             throw new IllegalArgumentException("sequence of " + ctx.seqLen() + " positions after " + ctx.pastLength() + " past positions exceeds "
                     + "sliding_window = " + window + "; sliding-window attention is not implemented, so sequences must fit the window");
         }
-    }
-
-    @Override
-    public Optional<Param> inputEmbedding() {
-        return Optional.of(tokenEmbedding());
     }
 
     @Override
