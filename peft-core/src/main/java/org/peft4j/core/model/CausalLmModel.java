@@ -14,6 +14,9 @@ import org.peft4j.core.param.Param;
  * final norm, then the LM head, whose weight is the token embedding itself when tied.
  */
 public abstract class CausalLmModel extends TransformerModel implements CausalLm {
+    /** HF's name of the LM head, under which every subclass registers it as a child. */
+    protected static final String LM_HEAD = "lm_head";
+
     protected CausalLmModel(Kernels kernels) {
         super(kernels);
     }
@@ -21,8 +24,10 @@ public abstract class CausalLmModel extends TransformerModel implements CausalLm
     /** The norm on the last block's output (GPT-2's ln_f, LLaMA's norm). */
     protected abstract Layer finalNorm();
 
-    /** The LM head {@code lm_head}, as the tree holds it now (methods may have wrapped it). */
-    protected abstract Layer lmHead();
+    /** The LM head, as the tree holds it now: methods may have wrapped or replaced it. */
+    private Layer lmHead() {
+        return (Layer) child(LM_HEAD);
+    }
 
     /** The token embedding param {@code [vocab, hidden]}. */
     public abstract Param tokenEmbedding();

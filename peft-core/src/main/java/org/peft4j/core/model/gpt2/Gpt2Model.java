@@ -48,7 +48,6 @@ public final class Gpt2Model extends CausalLmModel {
 
     private final Gpt2Config config;
     private final Slot<Transformer> transformer;
-    private final Slot<Linear> lmHead;
 
     /** The {@code transformer} submodule: embeddings, blocks and the final norm. */
     public static final class Transformer extends Module {
@@ -76,7 +75,7 @@ public final class Gpt2Model extends CausalLmModel {
         super(kernels);
         this.config = config;
         this.transformer = child("transformer", Transformer.class, transformer);
-        this.lmHead = child("lm_head", Linear.class, lmHead);
+        child(LM_HEAD, Linear.class, lmHead);
     }
 
     /**
@@ -201,11 +200,6 @@ public final class Gpt2Model extends CausalLmModel {
     @Override
     protected Layer finalNorm() {
         return transformer.get().lnF.get();
-    }
-
-    @Override
-    protected Layer lmHead() {
-        return lmHead.get();
     }
 
     private int[] positionIds(SequenceContext ctx) {

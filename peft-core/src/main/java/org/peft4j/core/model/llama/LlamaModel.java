@@ -50,7 +50,6 @@ public final class LlamaModel extends CausalLmModel {
 
     private final LlamaConfig config;
     private final Slot<Decoder> model;
-    private final Slot<Layer> lmHead;          // a Layer, so that modules_to_save and LoRA can wrap the head as HF PEFT does
 
     /** The {@code model} submodule (HF's LlamaModel): token embeddings, blocks and the final norm. */
     public static final class Decoder extends Module {
@@ -74,7 +73,7 @@ public final class LlamaModel extends CausalLmModel {
         super(kernels);
         this.config = config;
         this.model = child("model", Decoder.class, model);
-        this.lmHead = child("lm_head", Layer.class, lmHead);
+        child(LM_HEAD, Layer.class, lmHead);       // a Layer, so that modules_to_save and LoRA can wrap the head as HF PEFT does
     }
 
     /**
@@ -181,7 +180,7 @@ public final class LlamaModel extends CausalLmModel {
     @Override
     protected INDArray embed(TokenBatch batch, SequenceContext ctx, InputHooks hooks, Tape tape) {
         INDArray x = hooks.forward(model.get().embedTokens.get().forward(batch.ids(), tape), tape);  // [B·S, d]
-        checkSlidingWindow(ctx);            // after the hooks, which may prepend positions
+        checkSlidingWindow(ctx);            // after the hooks: the virtual tokens they add count toward the window
         return x;
     }
 
@@ -193,11 +192,6 @@ public final class LlamaModel extends CausalLmModel {
     @Override
     protected Layer finalNorm() {
         return model.get().norm.get();
-    }
-
-    @Override
-    protected Layer lmHead() {
-        return lmHead.get();
     }
 
     /** Sliding-window attention is not implemented: it equals full attention only while every sequence fits the window. */
