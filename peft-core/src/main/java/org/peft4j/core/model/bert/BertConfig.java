@@ -10,6 +10,14 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.peft4j.core.kernel.Activation;
 
+import static org.peft4j.core.model.HfConfigFields.readActivation;
+import static org.peft4j.core.model.HfConfigFields.readDouble;
+import static org.peft4j.core.model.HfConfigFields.readInt;
+import static org.peft4j.core.model.HfConfigFields.requireModelType;
+import static org.peft4j.core.model.HfConfigFields.requireObject;
+import static org.peft4j.core.model.HfConfigFields.requirePositive;
+import static org.peft4j.core.model.HfConfigFields.requireProbability;
+
 /**
  * The shape of a BERT encoder, with HF's {@code BertConfig} field meanings: absolute learned positions,
  * token type (segment) embeddings, post-LN layers, an intermediate MLP of {@code intermediateSize} units.
@@ -36,13 +44,13 @@ public record BertConfig(int vocabSize, int hiddenSize, int numHiddenLayers, int
         double layerNormEps, double initializerRange, int padTokenId, Double classifierDropout, List<String> labels) {
 
     public BertConfig {
-        positive("vocab_size", vocabSize);
-        positive("hidden_size", hiddenSize);
-        positive("num_hidden_layers", numHiddenLayers);
-        positive("num_attention_heads", numAttentionHeads);
-        positive("intermediate_size", intermediateSize);
-        positive("max_position_embeddings", maxPositionEmbeddings);
-        positive("type_vocab_size", typeVocabSize);
+        requirePositive("vocab_size", vocabSize);
+        requirePositive("hidden_size", hiddenSize);
+        requirePositive("num_hidden_layers", numHiddenLayers);
+        requirePositive("num_attention_heads", numAttentionHeads);
+        requirePositive("intermediate_size", intermediateSize);
+        requirePositive("max_position_embeddings", maxPositionEmbeddings);
+        requirePositive("type_vocab_size", typeVocabSize);
         if (hiddenSize % numAttentionHeads != 0) {
             throw new IllegalArgumentException("hidden_size (" + hiddenSize + ") must be a multiple of num_attention_heads ("
                     + numAttentionHeads + ")");
@@ -50,17 +58,13 @@ public record BertConfig(int vocabSize, int hiddenSize, int numHiddenLayers, int
         if (hiddenAct == null) {
             throw new IllegalArgumentException("hidden_act must be set, e.g. \"gelu\"");
         }
-        probability("hidden_dropout_prob", hiddenDropoutProb);
-        probability("attention_probs_dropout_prob", attentionProbsDropoutProb);
+        requireProbability("hidden_dropout_prob", hiddenDropoutProb);
+        requireProbability("attention_probs_dropout_prob", attentionProbsDropoutProb);
         if (classifierDropout != null) {
-            probability("classifier_dropout", classifierDropout);
+            requireProbability("classifier_dropout", classifierDropout);
         }
-        if (!(layerNormEps > 0)) {
-            throw new IllegalArgumentException("layer_norm_eps must be > 0, got " + layerNormEps);
-        }
-        if (!(initializerRange > 0)) {
-            throw new IllegalArgumentException("initializer_range must be > 0, got " + initializerRange);
-        }
+        requirePositive("layer_norm_eps", layerNormEps);
+        requirePositive("initializer_range", initializerRange);
         if (padTokenId < 0 || padTokenId >= vocabSize) {
             throw new IllegalArgumentException("pad_token_id must be in [0, vocab_size = " + vocabSize + "), got " + padTokenId);
         }
@@ -68,18 +72,6 @@ public record BertConfig(int vocabSize, int hiddenSize, int numHiddenLayers, int
             throw new IllegalArgumentException("id2label must name at least one label");
         }
         labels = List.copyOf(labels);
-    }
-
-    private static void positive(String field, int value) {
-        if (value <= 0) {
-            throw new IllegalArgumentException(field + " must be > 0, got " + value);
-        }
-    }
-
-    private static void probability(String field, double p) {
-        if (!(p >= 0 && p < 1)) {
-            throw new IllegalArgumentException(field + " must be in [0, 1), got " + p);
-        }
     }
 
     /** Size of one attention head: hiddenSize / numAttentionHeads. */
@@ -178,60 +170,27 @@ public record BertConfig(int vocabSize, int hiddenSize, int numHiddenLayers, int
      * {@code model_type} is present and not "bert", or if {@code position_embedding_type} is not "absolute".
      */
     public static BertConfig fromHfJson(JsonNode node) {
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException("a BERT config must be a JSON object");
-        }
-        String type = node.path("model_type").asText("bert");
-        if (!type.equals("bert")) {
-            throw new IllegalArgumentException("config describes a '" + type + "' model, not \"bert\"");
-        }
+        requireObject(node, "a BERT config");
+        requireModelType(node, "bert");
         String positions = node.path("position_embedding_type").asText("absolute");
         if (!positions.equals("absolute")) {
             throw new IllegalArgumentException("position_embedding_type '" + positions + "' is not supported; supported: \"absolute\"");
         }
         Builder b = builder();
-        if (node.hasNonNull("vocab_size")) {
-            b.vocabSize(node.get("vocab_size").asInt());
-        }
-        if (node.hasNonNull("hidden_size")) {
-            b.hiddenSize(node.get("hidden_size").asInt());
-        }
-        if (node.hasNonNull("num_hidden_layers")) {
-            b.numHiddenLayers(node.get("num_hidden_layers").asInt());
-        }
-        if (node.hasNonNull("num_attention_heads")) {
-            b.numAttentionHeads(node.get("num_attention_heads").asInt());
-        }
-        if (node.hasNonNull("intermediate_size")) {
-            b.intermediateSize(node.get("intermediate_size").asInt());
-        }
-        if (node.hasNonNull("hidden_act")) {
-            b.hiddenAct(Activation.fromHfName(node.get("hidden_act").asText()));
-        }
-        if (node.hasNonNull("hidden_dropout_prob")) {
-            b.hiddenDropoutProb(node.get("hidden_dropout_prob").asDouble());
-        }
-        if (node.hasNonNull("attention_probs_dropout_prob")) {
-            b.attentionProbsDropoutProb(node.get("attention_probs_dropout_prob").asDouble());
-        }
-        if (node.hasNonNull("max_position_embeddings")) {
-            b.maxPositionEmbeddings(node.get("max_position_embeddings").asInt());
-        }
-        if (node.hasNonNull("type_vocab_size")) {
-            b.typeVocabSize(node.get("type_vocab_size").asInt());
-        }
-        if (node.hasNonNull("layer_norm_eps")) {
-            b.layerNormEps(node.get("layer_norm_eps").asDouble());
-        }
-        if (node.hasNonNull("initializer_range")) {
-            b.initializerRange(node.get("initializer_range").asDouble());
-        }
-        if (node.hasNonNull("pad_token_id")) {
-            b.padTokenId(node.get("pad_token_id").asInt());
-        }
-        if (node.hasNonNull("classifier_dropout")) {
-            b.classifierDropout(node.get("classifier_dropout").asDouble());
-        }
+        readInt(node, "vocab_size", b::vocabSize);
+        readInt(node, "hidden_size", b::hiddenSize);
+        readInt(node, "num_hidden_layers", b::numHiddenLayers);
+        readInt(node, "num_attention_heads", b::numAttentionHeads);
+        readInt(node, "intermediate_size", b::intermediateSize);
+        readActivation(node, "hidden_act", b::hiddenAct);
+        readDouble(node, "hidden_dropout_prob", b::hiddenDropoutProb);
+        readDouble(node, "attention_probs_dropout_prob", b::attentionProbsDropoutProb);
+        readInt(node, "max_position_embeddings", b::maxPositionEmbeddings);
+        readInt(node, "type_vocab_size", b::typeVocabSize);
+        readDouble(node, "layer_norm_eps", b::layerNormEps);
+        readDouble(node, "initializer_range", b::initializerRange);
+        readInt(node, "pad_token_id", b::padTokenId);
+        readDouble(node, "classifier_dropout", b::classifierDropout);
         if (node.hasNonNull("id2label")) {
             b.labels(readId2Label(node.get("id2label")));
         } else if (node.hasNonNull("num_labels")) {

@@ -3,7 +3,6 @@ package org.peft4j.core.model.bert;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -12,17 +11,14 @@ import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
 import org.peft4j.core.model.TextEncoder;
 import org.peft4j.core.model.TokenBatch;
+import org.peft4j.core.model.TransformerModel;
 import org.peft4j.core.model.bert.BertParamSource.Kind;
-import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
-import org.peft4j.core.nn.LayerStack;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.ModuleList;
 import org.peft4j.core.nn.SequenceContext;
 import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.param.ParamRegistry;
 
 /**
  * A BERT encoder as HF's {@code modeling_bert.BertModel}; parameter paths are HF's:
@@ -37,20 +33,15 @@ import org.peft4j.core.param.ParamRegistry;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class BertModel extends Module implements TextEncoder {
+public final class BertModel extends TransformerModel implements TextEncoder {
     private final BertConfig config;
-    private final Kernels kernels;
     private final Slot<BertEmbeddings> embeddings;
     private final Slot<BertEncoder> encoder;
     private final Slot<BertPooler> pooler;
-    private final InputHooks inputHooks = new InputHooks(this);
-
-    private record Saved(boolean embeddingsNeedGrad, int firstRecordedLayer) {
-    }
 
     private BertModel(BertConfig config, Kernels kernels, BertEmbeddings embeddings, BertEncoder encoder, BertPooler pooler) {
+        super(kernels);
         this.config = config;
-        this.kernels = kernels;
         this.embeddings = child("embeddings", BertEmbeddings.class, embeddings);
         this.encoder = child("encoder", BertEncoder.class, encoder);
         this.pooler = pooler == null ? null : child("pooler", BertPooler.class, pooler);
@@ -104,16 +95,6 @@ public final class BertModel extends Module implements TextEncoder {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
-    public Kernels kernels() {
-        return kernels;
-    }
-
-    @Override
     public int hiddenSize() {
         return config.hiddenSize();
     }
@@ -126,12 +107,6 @@ public final class BertModel extends Module implements TextEncoder {
     @Override
     public ObjectNode hfConfig() {
         return config.toHfJson("BertModel");
-    }
-
-    /** Every param of the pretrained model by its HF path (params that methods attach are not included). */
-    @Override
-    public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).modelState();
     }
 
     /** The {@code embeddings} submodule. */
@@ -163,45 +138,29 @@ public final class BertModel extends Module implements TextEncoder {
         return ((org.peft4j.core.nn.Embedding) embeddings.get().wordEmbeddings()).weight();
     }
 
-    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
-    public void addInputHook(String name, InputHook hook) {
-        inputHooks.add(name, hook);
-    }
-
-    /** Removes the input hook called {@code name}. */
-    public void removeInputHook(String name) {
-        inputHooks.remove(name);
-    }
-
     @Override
     public INDArray forward(TokenBatch batch, Tape tape) {
-        ModuleList<BertLayer> layers = encoder.get().layers();
-        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
-        tape.setContext(ctx);
-        boolean embeddingsNeedGrad = embeddings.get().requiresGrad() || inputHooks.requiresGrad();
-        INDArray x;
-        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            x = embeddings.get().forward(batch, inputHooks, tape);               // [B·S, d]
-        }
-        int firstRecorded = LayerStack.firstRecorded(layers, embeddingsNeedGrad, ctx);
-        x = LayerStack.forward(layers, x, tape, firstRecorded);
-        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
-        return x;
+        return forwardLayers(batch, null, tape);
     }
 
     @Override
-    public void backward(INDArray gradHidden, Tape tape) {
-        Saved s = tape.pop(this, Saved.class);
-        ModuleList<BertLayer> layers = encoder.get().layers();
-        INDArray g = LayerStack.backward(layers, gradHidden, tape, s.firstRecordedLayer());
-        if (s.embeddingsNeedGrad()) {
-            embeddings.get().backward(g, inputHooks, tape);
-        }
+    protected ModuleList<BertLayer> layers() {
+        return encoder.get().layers();
     }
 
     @Override
-    public Optional<InputHooks> inputHooks() {
-        return Optional.of(inputHooks);
+    protected boolean embeddingsRequireGrad() {
+        return embeddings.get().requiresGrad();
+    }
+
+    @Override
+    protected INDArray embed(TokenBatch batch, SequenceContext ctx, InputHooks hooks, Tape tape) {
+        return embeddings.get().forward(batch, hooks, tape);               // [B·S, d]
+    }
+
+    @Override
+    protected void backwardEmbeddings(INDArray g, InputHooks hooks, Tape tape) {
+        embeddings.get().backward(g, hooks, tape);
     }
 
     @Override

@@ -5,6 +5,15 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.peft4j.core.kernel.Activation;
 
+import static org.peft4j.core.model.HfConfigFields.readActivation;
+import static org.peft4j.core.model.HfConfigFields.readBoolean;
+import static org.peft4j.core.model.HfConfigFields.readDouble;
+import static org.peft4j.core.model.HfConfigFields.readInt;
+import static org.peft4j.core.model.HfConfigFields.requireModelType;
+import static org.peft4j.core.model.HfConfigFields.requireObject;
+import static org.peft4j.core.model.HfConfigFields.requirePositive;
+import static org.peft4j.core.model.HfConfigFields.requireProbability;
+
 /**
  * The shape of a GPT-2 style decoder, with HF's {@code GPT2Config} field meanings: learned positions,
  * pre-LN blocks, an MLP of {@code nInner} units, an LM head tied to the token embeddings by default.
@@ -28,39 +37,23 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         boolean tieWordEmbeddings) {
 
     public Gpt2Config {
-        positive("vocab_size", vocabSize);
-        positive("n_positions", nPositions);
-        positive("n_embd", nEmbd);
-        positive("n_layer", nLayer);
-        positive("n_head", nHead);
-        positive("n_inner", nInner);
+        requirePositive("vocab_size", vocabSize);
+        requirePositive("n_positions", nPositions);
+        requirePositive("n_embd", nEmbd);
+        requirePositive("n_layer", nLayer);
+        requirePositive("n_head", nHead);
+        requirePositive("n_inner", nInner);
         if (nEmbd % nHead != 0) {
             throw new IllegalArgumentException("n_embd (" + nEmbd + ") must be divisible by n_head (" + nHead + ")");
         }
         if (activation == null) {
             throw new IllegalArgumentException("activation_function must be set, e.g. gelu_new");
         }
-        if (!(layerNormEpsilon > 0)) {
-            throw new IllegalArgumentException("layer_norm_epsilon must be > 0, got " + layerNormEpsilon);
-        }
-        probability("resid_pdrop", residPdrop);
-        probability("embd_pdrop", embdPdrop);
-        probability("attn_pdrop", attnPdrop);
-        if (!(initializerRange > 0)) {
-            throw new IllegalArgumentException("initializer_range must be > 0, got " + initializerRange);
-        }
-    }
-
-    private static void positive(String field, int value) {
-        if (value <= 0) {
-            throw new IllegalArgumentException(field + " must be > 0, got " + value);
-        }
-    }
-
-    private static void probability(String field, double p) {
-        if (!(p >= 0 && p < 1)) {
-            throw new IllegalArgumentException(field + " must be in [0, 1), got " + p);
-        }
+        requirePositive("layer_norm_epsilon", layerNormEpsilon);
+        requireProbability("resid_pdrop", residPdrop);
+        requireProbability("embd_pdrop", embdPdrop);
+        requireProbability("attn_pdrop", attnPdrop);
+        requirePositive("initializer_range", initializerRange);
     }
 
     /** Size of one attention head. */
@@ -99,53 +92,22 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
      * {@code model_type} is present and not "gpt2".
      */
     public static Gpt2Config fromHfJson(JsonNode node) {
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException("a GPT-2 config must be a JSON object");
-        }
-        String type = node.path("model_type").asText("gpt2");
-        if (!type.equals("gpt2")) {
-            throw new IllegalArgumentException("config describes a '" + type + "' model, not \"gpt2\"");
-        }
+        requireObject(node, "a GPT-2 config");
+        requireModelType(node, "gpt2");
         Builder b = builder();
-        if (node.hasNonNull("vocab_size")) {
-            b.vocabSize(node.get("vocab_size").asInt());
-        }
-        if (node.hasNonNull("n_positions")) {
-            b.nPositions(node.get("n_positions").asInt());
-        }
-        if (node.hasNonNull("n_embd")) {
-            b.nEmbd(node.get("n_embd").asInt());
-        }
-        if (node.hasNonNull("n_layer")) {
-            b.nLayer(node.get("n_layer").asInt());
-        }
-        if (node.hasNonNull("n_head")) {
-            b.nHead(node.get("n_head").asInt());
-        }
-        if (node.hasNonNull("n_inner")) {
-            b.nInner(node.get("n_inner").asInt());
-        }
-        if (node.hasNonNull("activation_function")) {
-            b.activation(Activation.fromHfName(node.get("activation_function").asText()));
-        }
-        if (node.hasNonNull("layer_norm_epsilon")) {
-            b.layerNormEpsilon(node.get("layer_norm_epsilon").asDouble());
-        }
-        if (node.hasNonNull("resid_pdrop")) {
-            b.residPdrop(node.get("resid_pdrop").asDouble());
-        }
-        if (node.hasNonNull("embd_pdrop")) {
-            b.embdPdrop(node.get("embd_pdrop").asDouble());
-        }
-        if (node.hasNonNull("attn_pdrop")) {
-            b.attnPdrop(node.get("attn_pdrop").asDouble());
-        }
-        if (node.hasNonNull("initializer_range")) {
-            b.initializerRange(node.get("initializer_range").asDouble());
-        }
-        if (node.hasNonNull("tie_word_embeddings")) {
-            b.tieWordEmbeddings(node.get("tie_word_embeddings").asBoolean());
-        }
+        readInt(node, "vocab_size", b::vocabSize);
+        readInt(node, "n_positions", b::nPositions);
+        readInt(node, "n_embd", b::nEmbd);
+        readInt(node, "n_layer", b::nLayer);
+        readInt(node, "n_head", b::nHead);
+        readInt(node, "n_inner", b::nInner);
+        readActivation(node, "activation_function", b::activation);
+        readDouble(node, "layer_norm_epsilon", b::layerNormEpsilon);
+        readDouble(node, "resid_pdrop", b::residPdrop);
+        readDouble(node, "embd_pdrop", b::embdPdrop);
+        readDouble(node, "attn_pdrop", b::attnPdrop);
+        readDouble(node, "initializer_range", b::initializerRange);
+        readBoolean(node, "tie_word_embeddings", b::tieWordEmbeddings);
         return b.build();
     }
 

@@ -3,14 +3,12 @@ package org.peft4j.core.model.gpt2;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.CausalLmModel;
 import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.WeightSource;
@@ -18,10 +16,7 @@ import org.peft4j.core.nn.ActivationLayer;
 import org.peft4j.core.nn.Dropout;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
-import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
-import org.peft4j.core.nn.LayerStack;
-import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.LayerNorm;
 import org.peft4j.core.nn.Linear;
@@ -35,7 +30,6 @@ import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.param.ParamRegistry;
 
 /**
  * A GPT-2 decoder with an LM head ({@code GPT2LMHeadModel}); parameter paths are HF's:
@@ -48,15 +42,12 @@ import org.peft4j.core.param.ParamRegistry;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class Gpt2Model extends Module implements CausalLm {
+public final class Gpt2Model extends CausalLmModel {
     /** HF's causal-mask buffers, saved by older GPT-2 checkpoints; not params. */
     private static final Pattern HF_BUFFER = Pattern.compile("(transformer\\.)?h\\.\\d+\\.attn\\.(bias|masked_bias)");
 
     private final Gpt2Config config;
-    private final Kernels kernels;
     private final Slot<Transformer> transformer;
-    private final Slot<Linear> lmHead;
-    private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code transformer} submodule: embeddings, blocks and the final norm. */
     public static final class Transformer extends Module {
@@ -80,14 +71,11 @@ public final class Gpt2Model extends Module implements CausalLm {
         }
     }
 
-    private record Saved(boolean embeddingsNeedGrad, int firstRecordedBlock) {
-    }
-
     private Gpt2Model(Gpt2Config config, Kernels kernels, Transformer transformer, Linear lmHead) {
+        super(kernels);
         this.config = config;
-        this.kernels = kernels;
         this.transformer = child("transformer", Transformer.class, transformer);
-        this.lmHead = child("lm_head", Linear.class, lmHead);
+        child(LM_HEAD, Linear.class, lmHead);
     }
 
     /**
@@ -108,8 +96,7 @@ public final class Gpt2Model extends Module implements CausalLm {
     public static Gpt2Model fromWeights(Gpt2Config config, WeightSource weights, DataType type, KernelChoice kernels) {
         ParamValues.Checkpoint values = ParamValues.checkpoint(weights, type, "transformer.");
         Gpt2Model model = build(config, values, kernels);
-        values.requireAllUsed(name -> HF_BUFFER.matcher(name).matches() || config.tieWordEmbeddings() && name.equals("lm_head.weight"),
-                "GPT2LMHeadModel");
+        requireAllUsed(values, HF_BUFFER, config.tieWordEmbeddings(), "GPT2LMHeadModel");
         return model;
     }
 
@@ -163,16 +150,6 @@ public final class Gpt2Model extends Module implements CausalLm {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
-    public Kernels kernels() {
-        return kernels;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -187,69 +164,42 @@ public final class Gpt2Model extends Module implements CausalLm {
         return config.toHfJson();
     }
 
-    /** Every param by its path (not those of attached input hooks); the tied {@code lm_head.weight} is the wte param, listed once as HF saves it. */
-    @Override
-    public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).modelState();
-    }
-
     /** The token embedding param {@code transformer.wte.weight}. */
+    @Override
     public Param tokenEmbedding() {
         return ((Embedding) transformer.get().wte.get()).weight();
     }
 
-    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
-    public void addInputHook(String name, InputHook hook) {
-        inputHooks.add(name, hook);
-    }
-
-    /** Removes the input hook called {@code name}. */
-    public void removeInputHook(String name) {
-        inputHooks.remove(name);
+    @Override
+    protected ModuleList<TransformerBlock> layers() {
+        return transformer.get().blocks();
     }
 
     @Override
-    public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
+    protected boolean embeddingsRequireGrad() {
         Transformer t = transformer.get();
-        ModuleList<TransformerBlock> blocks = t.blocks();
-        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
-        if (cache != null) {
-            ctx.setCache(cache);
-        }
-        tape.setContext(ctx);
-
-        boolean embeddingsNeedGrad = t.wte.get().requiresGrad() || t.wpe.get().requiresGrad() || inputHooks.requiresGrad();
-        INDArray x;
-        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            INDArray tokens = inputHooks.forward(t.wte.get().forward(batch.ids(), tape), tape);  // [B·S, d]
-            INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);                    // [B·S, d]
-            x = t.drop.forward(tokens.addi(positions), tape);
-        }
-        int firstRecorded = LayerStack.firstRecorded(blocks, embeddingsNeedGrad, ctx);
-        x = LayerStack.forward(blocks, x, tape, firstRecorded);
-        x = t.lnF.get().forward(x, tape);
-        INDArray logits = lmHead.get().forward(x, tape);                           // [B·S, vocab]
-        if (cache != null) {
-            cache.commit(ctx);
-        }
-        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
-        return logits;
+        return t.wte.get().requiresGrad() || t.wpe.get().requiresGrad();
     }
 
     @Override
-    public void backward(INDArray gradLogits, Tape tape) {
-        Saved s = tape.pop(this, Saved.class);
+    protected INDArray embed(TokenBatch batch, SequenceContext ctx, InputHooks hooks, Tape tape) {
         Transformer t = transformer.get();
-        ModuleList<TransformerBlock> blocks = t.blocks();
-        INDArray g = lmHead.get().backward(gradLogits, tape);
-        g = t.lnF.get().backward(g, tape);
-        g = LayerStack.backward(blocks, g, tape, s.firstRecordedBlock());
-        if (!s.embeddingsNeedGrad()) {
-            return;
-        }
+        INDArray tokens = hooks.forward(t.wte.get().forward(batch.ids(), tape), tape);  // [B·S, d]
+        INDArray positions = t.wpe.get().forward(positionIds(ctx), tape);              // [B·S, d]
+        return t.drop.forward(tokens.addi(positions), tape);
+    }
+
+    @Override
+    protected void backwardEmbeddings(INDArray g, InputHooks hooks, Tape tape) {
+        Transformer t = transformer.get();
         g = t.drop.backward(g, tape);
         t.wpe.get().backward(g, tape);
-        t.wte.get().backward(inputHooks.backward(g, tape), tape);
+        t.wte.get().backward(hooks.backward(g, tape), tape);
+    }
+
+    @Override
+    protected Layer finalNorm() {
+        return transformer.get().lnF.get();
     }
 
     private int[] positionIds(SequenceContext ctx) {
@@ -265,16 +215,6 @@ public final class Gpt2Model extends Module implements CausalLm {
             }
         }
         return ids;
-    }
-
-    @Override
-    public Optional<InputHooks> inputHooks() {
-        return Optional.of(inputHooks);
-    }
-
-    @Override
-    public Optional<Param> inputEmbedding() {
-        return Optional.of(tokenEmbedding());
     }
 
     @Override

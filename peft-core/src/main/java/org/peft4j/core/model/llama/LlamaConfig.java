@@ -8,6 +8,15 @@ import java.util.Locale;
 import org.peft4j.core.kernel.Activation;
 import org.peft4j.core.nn.RotaryEmbedding;
 
+import static org.peft4j.core.model.HfConfigFields.readActivation;
+import static org.peft4j.core.model.HfConfigFields.readBoolean;
+import static org.peft4j.core.model.HfConfigFields.readDouble;
+import static org.peft4j.core.model.HfConfigFields.readInt;
+import static org.peft4j.core.model.HfConfigFields.requireObject;
+import static org.peft4j.core.model.HfConfigFields.requirePositive;
+import static org.peft4j.core.model.HfConfigFields.requireProbability;
+import static org.peft4j.core.model.HfConfigFields.required;
+
 /**
  * The shape of a LLaMA-style decoder with HF's field meanings ({@code LlamaConfig}, {@code Qwen2Config},
  * {@code MistralConfig}): token embeddings without position embeddings, pre-RMSNorm blocks of rotary
@@ -53,14 +62,14 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         if (!MODEL_TYPES.contains(modelType)) {
             throw new IllegalArgumentException("model_type must be one of " + MODEL_TYPES + ", got '" + modelType + "'");
         }
-        positive("vocab_size", vocabSize);
-        positive("hidden_size", hiddenSize);
-        positive("intermediate_size", intermediateSize);
-        positive("num_hidden_layers", numHiddenLayers);
-        positive("num_attention_heads", numAttentionHeads);
-        positive("num_key_value_heads", numKeyValueHeads);
-        positive("head_dim", headDim);
-        positive("max_position_embeddings", maxPositionEmbeddings);
+        requirePositive("vocab_size", vocabSize);
+        requirePositive("hidden_size", hiddenSize);
+        requirePositive("intermediate_size", intermediateSize);
+        requirePositive("num_hidden_layers", numHiddenLayers);
+        requirePositive("num_attention_heads", numAttentionHeads);
+        requirePositive("num_key_value_heads", numKeyValueHeads);
+        requirePositive("head_dim", headDim);
+        requirePositive("max_position_embeddings", maxPositionEmbeddings);
         if (numAttentionHeads % numKeyValueHeads != 0) {
             throw new IllegalArgumentException("num_attention_heads (" + numAttentionHeads + ") must be a multiple of num_key_value_heads ("
                     + numKeyValueHeads + ")");
@@ -71,18 +80,12 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         if (hiddenAct == null) {
             throw new IllegalArgumentException("hidden_act must be set, e.g. silu");
         }
-        if (!(rmsNormEps > 0)) {
-            throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
-        }
+        requirePositive("rms_norm_eps", rmsNormEps);
         if (!(ropeTheta > 1) || Double.isInfinite(ropeTheta)) {
             throw new IllegalArgumentException("rope_theta must be finite and > 1, got " + ropeTheta);
         }
-        if (!(attentionDropout >= 0 && attentionDropout < 1)) {
-            throw new IllegalArgumentException("attention_dropout must be in [0, 1), got " + attentionDropout);
-        }
-        if (!(initializerRange > 0)) {
-            throw new IllegalArgumentException("initializer_range must be > 0, got " + initializerRange);
-        }
+        requireProbability("attention_dropout", attentionDropout);
+        requirePositive("initializer_range", initializerRange);
         if (slidingWindow < 0) {
             throw new IllegalArgumentException("sliding_window must be > 0, or 0 for none, got " + slidingWindow);
         }
@@ -107,12 +110,6 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
                     throw new IllegalArgumentException("mistral has no biases, got q/k/v bias " + qkvBias + ", o bias " + outputBias
                             + ", mlp bias " + mlpBias);
                 }
-        }
-    }
-
-    private static void positive(String field, int value) {
-        if (value <= 0) {
-            throw new IllegalArgumentException(field + " must be > 0, got " + value);
         }
     }
 
@@ -299,9 +296,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
      * llama3, a partial rotary factor) are rejected with the field's name.
      */
     public static LlamaConfig fromHfJson(JsonNode node) {
-        if (node == null || !node.isObject()) {
-            throw new IllegalArgumentException("a LLaMA config must be a JSON object");
-        }
+        requireObject(node, "a LLaMA config");
         String type = node.path("model_type").asText("llama");
         if (!MODEL_TYPES.contains(type)) {
             throw new IllegalArgumentException("config describes a '" + type + "' model; LlamaConfig reads " + MODEL_TYPES);
@@ -317,31 +312,15 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         int heads = required(node, "num_attention_heads", "config").asInt();
         b.numAttentionHeads(heads);
         b.numKeyValueHeads(node.hasNonNull("num_key_value_heads") ? node.get("num_key_value_heads").asInt() : type.equals("mistral") ? 8 : heads);
-        if (node.hasNonNull("head_dim")) {
-            b.headDim(node.get("head_dim").asInt());
-        }
-        if (node.hasNonNull("hidden_act")) {
-            b.hiddenAct(Activation.fromHfName(node.get("hidden_act").asText()));
-        }
-        if (node.hasNonNull("max_position_embeddings")) {
-            b.maxPositionEmbeddings(node.get("max_position_embeddings").asInt());
-        }
-        if (node.hasNonNull("rms_norm_eps")) {
-            b.rmsNormEps(node.get("rms_norm_eps").asDouble());
-        }
-        if (node.hasNonNull("rope_theta")) {
-            b.ropeTheta(node.get("rope_theta").asDouble());
-        }
+        readInt(node, "head_dim", b::headDim);
+        readActivation(node, "hidden_act", b::hiddenAct);
+        readInt(node, "max_position_embeddings", b::maxPositionEmbeddings);
+        readDouble(node, "rms_norm_eps", b::rmsNormEps);
+        readDouble(node, "rope_theta", b::ropeTheta);
         b.ropeScaling(RopeScaling.fromHfJson(node.get("rope_scaling")));
-        if (node.hasNonNull("tie_word_embeddings")) {
-            b.tieWordEmbeddings(node.get("tie_word_embeddings").asBoolean());
-        }
-        if (node.hasNonNull("attention_dropout")) {
-            b.attentionDropout(node.get("attention_dropout").asDouble());
-        }
-        if (node.hasNonNull("initializer_range")) {
-            b.initializerRange(node.get("initializer_range").asDouble());
-        }
+        readBoolean(node, "tie_word_embeddings", b::tieWordEmbeddings);
+        readDouble(node, "attention_dropout", b::attentionDropout);
+        readDouble(node, "initializer_range", b::initializerRange);
         switch (type) {
             case "llama": {
                 boolean bias = node.path("attention_bias").asBoolean(false);
@@ -357,19 +336,6 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
                 b.slidingWindow(node.path("sliding_window").asInt(0));
         }
         return b.build();
-    }
-
-    private static JsonNode required(JsonNode node, String field, String where) {
-        if (!node.hasNonNull(field)) {
-            throw new IllegalArgumentException(where + " needs '" + field + "'; it has " + fieldNames(node));
-        }
-        return node.get(field);
-    }
-
-    private static List<String> fieldNames(JsonNode node) {
-        List<String> names = new java.util.ArrayList<>();
-        node.fieldNames().forEachRemaining(names::add);
-        return names;
     }
 
     /** Defaults are HF's LlamaConfig defaults (LLaMA-7B), except where set; head_dim defaults to hidden / heads. */

@@ -3,25 +3,20 @@ package org.peft4j.core.model.llama;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.model.CausalLm;
+import org.peft4j.core.model.CausalLmModel;
 import org.peft4j.core.model.ParamValues;
 import org.peft4j.core.model.TokenBatch;
 import org.peft4j.core.model.WeightSource;
 import org.peft4j.core.nn.Embedding;
 import org.peft4j.core.nn.EmbeddingLayer;
 import org.peft4j.core.nn.GatedMlp;
-import org.peft4j.core.nn.InputHook;
 import org.peft4j.core.nn.InputHooks;
 import org.peft4j.core.nn.Layer;
-import org.peft4j.core.nn.LayerStack;
-import org.peft4j.core.nn.KeyValueCache;
 import org.peft4j.core.nn.Linear;
 import org.peft4j.core.nn.Linear.WeightLayout;
 import org.peft4j.core.nn.Module;
@@ -34,7 +29,6 @@ import org.peft4j.core.nn.Slot;
 import org.peft4j.core.nn.Tape;
 import org.peft4j.core.nn.TransformerBlock;
 import org.peft4j.core.param.Param;
-import org.peft4j.core.param.ParamRegistry;
 
 /**
  * A LLaMA-style decoder with an LM head, as HF's {@code LlamaForCausalLM} (and {@code Qwen2ForCausalLM},
@@ -50,15 +44,12 @@ import org.peft4j.core.param.ParamRegistry;
  *
  * <p>All params are frozen when the model is built; unfreeze what should train.
  */
-public final class LlamaModel extends Module implements CausalLm {
+public final class LlamaModel extends CausalLmModel {
     /** Older LLaMA checkpoints save the rotary inverse frequencies; they are recomputed from the config. */
     private static final Pattern HF_BUFFER = Pattern.compile("(model\\.)?layers\\.\\d+\\.self_attn\\.rotary_emb\\.inv_freq");
 
     private final LlamaConfig config;
-    private final Kernels kernels;
     private final Slot<Decoder> model;
-    private final Slot<Layer> lmHead;          // a Layer, so that modules_to_save and LoRA can wrap the head as HF PEFT does
-    private final InputHooks inputHooks = new InputHooks(this);
 
     /** The {@code model} submodule (HF's LlamaModel): token embeddings, blocks and the final norm. */
     public static final class Decoder extends Module {
@@ -78,14 +69,11 @@ public final class LlamaModel extends Module implements CausalLm {
         }
     }
 
-    private record Saved(boolean embeddingsNeedGrad, int firstRecordedBlock) {
-    }
-
     private LlamaModel(LlamaConfig config, Kernels kernels, Decoder model, Linear lmHead) {
+        super(kernels);
         this.config = config;
-        this.kernels = kernels;
         this.model = child("model", Decoder.class, model);
-        this.lmHead = child("lm_head", Layer.class, lmHead);
+        child(LM_HEAD, Layer.class, lmHead);       // a Layer, so that modules_to_save and LoRA can wrap the head as HF PEFT does
     }
 
     /**
@@ -105,8 +93,7 @@ public final class LlamaModel extends Module implements CausalLm {
     public static LlamaModel fromWeights(LlamaConfig config, WeightSource weights, DataType type, KernelChoice kernels) {
         ParamValues.Checkpoint values = ParamValues.checkpoint(weights, type, "model.");
         LlamaModel built = build(config, values, kernels);
-        values.requireAllUsed(name -> HF_BUFFER.matcher(name).matches() || config.tieWordEmbeddings() && name.equals("lm_head.weight"),
-                "a " + config.modelType() + " model");
+        requireAllUsed(values, HF_BUFFER, config.tieWordEmbeddings(), "a " + config.modelType() + " model");
         return built;
     }
 
@@ -160,16 +147,6 @@ public final class LlamaModel extends Module implements CausalLm {
     }
 
     @Override
-    public Module module() {
-        return this;
-    }
-
-    @Override
-    public Kernels kernels() {
-        return kernels;
-    }
-
-    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -184,66 +161,37 @@ public final class LlamaModel extends Module implements CausalLm {
         return config.toHfJson();
     }
 
-    /** Every param by its path (not those of attached input hooks); a tied {@code lm_head.weight} is the embedding param, listed once as HF saves it. */
-    @Override
-    public Map<String, INDArray> hfStateDict() {
-        return new ParamRegistry(this).modelState();
-    }
-
     /** The token embedding param {@code model.embed_tokens.weight}. */
+    @Override
     public Param tokenEmbedding() {
         return ((Embedding) model.get().embedTokens.get()).weight();
     }
 
-    /** Adds an input hook, attached to the tree at {@code name}; hooks run in the order added. */
-    public void addInputHook(String name, InputHook hook) {
-        inputHooks.add(name, hook);
-    }
-
-    /** Removes the input hook called {@code name}. */
-    public void removeInputHook(String name) {
-        inputHooks.remove(name);
+    @Override
+    protected ModuleList<TransformerBlock> layers() {
+        return model.get().blocks();
     }
 
     @Override
-    public INDArray forward(TokenBatch batch, KeyValueCache cache, Tape tape) {
-        Decoder m = model.get();
-        ModuleList<TransformerBlock> blocks = m.blocks();
-        SequenceContext ctx = new SequenceContext(batch.batch(), batch.seqLen(), batch.attentionMask());
-        if (cache != null) {
-            ctx.setCache(cache);
-        }
-        tape.setContext(ctx);
-
-        boolean embeddingsNeedGrad = m.embedTokens.get().requiresGrad() || inputHooks.requiresGrad();
-        INDArray x;
-        try (Tape.Scope ignored = embeddingsNeedGrad ? () -> { } : tape.pauseRecording()) {
-            x = inputHooks.forward(m.embedTokens.get().forward(batch.ids(), tape), tape);       // [B·S, d]
-        }
-        checkSlidingWindow(ctx);
-        int firstRecorded = LayerStack.firstRecorded(blocks, embeddingsNeedGrad, ctx);
-        x = LayerStack.forward(blocks, x, tape, firstRecorded);
-        x = m.norm.get().forward(x, tape);
-        INDArray logits = lmHead.get().forward(x, tape);                              // [B·S, vocab]
-        if (cache != null) {
-            cache.commit(ctx);
-        }
-        tape.push(this, new Saved(embeddingsNeedGrad, firstRecorded));
-        return logits;
+    protected boolean embeddingsRequireGrad() {
+        return model.get().embedTokens.get().requiresGrad();
     }
 
     @Override
-    public void backward(INDArray gradLogits, Tape tape) {
-        Saved s = tape.pop(this, Saved.class);
-        Decoder m = model.get();
-        ModuleList<TransformerBlock> blocks = m.blocks();
-        INDArray g = lmHead.get().backward(gradLogits, tape);
-        g = m.norm.get().backward(g, tape);
-        g = LayerStack.backward(blocks, g, tape, s.firstRecordedBlock());
-        if (!s.embeddingsNeedGrad()) {
-            return;
-        }
-        m.embedTokens.get().backward(inputHooks.backward(g, tape), tape);
+    protected INDArray embed(TokenBatch batch, SequenceContext ctx, InputHooks hooks, Tape tape) {
+        INDArray x = hooks.forward(model.get().embedTokens.get().forward(batch.ids(), tape), tape);  // [B·S, d]
+        checkSlidingWindow(ctx);            // after the hooks: the virtual tokens they add count toward the window
+        return x;
+    }
+
+    @Override
+    protected void backwardEmbeddings(INDArray g, InputHooks hooks, Tape tape) {
+        model.get().embedTokens.get().backward(hooks.backward(g, tape), tape);
+    }
+
+    @Override
+    protected Layer finalNorm() {
+        return model.get().norm.get();
     }
 
     /** Sliding-window attention is not implemented: it equals full attention only while every sequence fits the window. */
@@ -253,16 +201,6 @@ public final class LlamaModel extends Module implements CausalLm {
             throw new IllegalArgumentException("sequence of " + ctx.seqLen() + " positions after " + ctx.pastLength() + " past positions exceeds "
                     + "sliding_window = " + window + "; sliding-window attention is not implemented, so sequences must fit the window");
         }
-    }
-
-    @Override
-    public Optional<InputHooks> inputHooks() {
-        return Optional.of(inputHooks);
-    }
-
-    @Override
-    public Optional<Param> inputEmbedding() {
-        return Optional.of(tokenEmbedding());
     }
 
     @Override
