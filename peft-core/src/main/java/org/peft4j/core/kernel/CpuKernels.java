@@ -276,7 +276,7 @@ public final class CpuKernels implements Kernels {
             return portable.attention(q, k, v, scale, mask, keep);
         }
         long start = System.nanoTime();
-        AttentionSizes z = AttentionSizes.of(q, k, v, mask);
+        AttentionSizes z = AttentionSizes.of(q, k, v, mask.batch()).matching(mask);
         float[] qs = read(q, 0);
         float[] ks = read(k, 1);
         float[] vs = read(v, 2);
@@ -289,7 +289,8 @@ public final class CpuKernels implements Kernels {
         Parallel.rows(z.items(), z.work(), (from, to) -> {
             float[] kT = scratch.get(7, (long) z.hd * z.s);
             float[] p = scratch.get(8, headSize);
-            float[] kept = scratch.get(9, headSize);
+            float[] keepRows = scratch.get(9, headSize);
+            float[] dropped = scratch.get(11, headSize);
             for (int item = from; item < to; item++) {
                 int b = item / z.heads;
                 transpose(ks, item * z.s * z.hd, z.s, z.hd, kT);                                           // kᵀ [hd, S]
@@ -299,12 +300,7 @@ public final class CpuKernels implements Kernels {
                     softmaxRow(p, i * z.s, mask, prefix, b, i);
                 }
                 probsOut.put(item * headSize, p, 0, headSize);
-                float[] weights = p;
-                if (keepIn != null) {
-                    keepIn.get(item * headSize, kept, 0, headSize);
-                    multiplyInPlace(kept, p, headSize);                                                     // p ⊙ keep
-                    weights = kept;
-                }
+                float[] weights = keepIn == null ? p : dropped(keepIn, item, headSize, p, keepRows, dropped);
                 // context [T, hd] straight into its columns of the merged rows [B·T, H·hd]
                 math.multiply(weights, 0, z.s, 1, vs, item * z.s * z.hd, z.hd, merged, (b * z.t * z.heads + item % z.heads) * z.hd,
                         z.heads * z.hd, z.t, z.hd, z.s);
@@ -322,8 +318,7 @@ public final class CpuKernels implements Kernels {
             return portable.attentionBackward(dContext, q, k, v, probs, keep, scale, batch);
         }
         long start = System.nanoTime();
-        AttentionSizes z = AttentionSizes.of(q, k, v, new AttentionMask(batch, (int) (q.size(0) / batch), (int) q.size(1), (int) k.size(1),
-                false, null));
+        AttentionSizes z = AttentionSizes.of(q, k, v, batch);
         float[] dc = read(dContext, 0);
         float[] qs = read(q, 1);
         float[] ks = read(k, 2);
@@ -338,23 +333,18 @@ public final class CpuKernels implements Kernels {
         Parallel.rows(z.items(), z.work(), (from, to) -> {
             float[] vT = scratch.get(7, (long) z.hd * z.s);
             float[] p = scratch.get(8, headSize);
-            float[] kept = scratch.get(9, headSize);
+            float[] keepRows = scratch.get(9, headSize);
             float[] dp = scratch.get(10, headSize);
+            float[] dropped = scratch.get(11, headSize);
             for (int item = from; item < to; item++) {
                 int dcOffset = (item / z.heads * z.t * z.heads + item % z.heads) * z.hd;                      // head's columns of dContext
                 probsIn.get(item * headSize, p, 0, headSize);
-                float[] weights = p;
-                if (keepIn != null) {
-                    keepIn.get(item * headSize, kept, 0, headSize);
-                    multiplyInPlace(kept, p, headSize);                                                     // the dropped weights
-                    weights = kept;
-                }
+                float[] weights = keepIn == null ? p : dropped(keepIn, item, headSize, p, keepRows, dropped);
                 transpose(vs, item * z.s * z.hd, z.s, z.hd, vT);                                           // vᵀ [hd, S]
                 math.multiply(dc, dcOffset, dcRow, 1, vT, 0, z.s, dp, 0, z.s, z.t, z.s, z.hd);                  // d(weights) = dC·vᵀ
                 math.multiply(weights, 0, 1, z.s, dc, dcOffset, dcRow, dv, item * z.s * z.hd, z.hd, z.s, z.hd, z.t); // dv = weightsᵀ·dC
                 if (keepIn != null) {
-                    keepIn.get(item * headSize, kept, 0, headSize);
-                    multiplyInPlace(dp, kept, headSize);                                                    // dropout's backward
+                    multiplyInPlace(dp, keepRows, headSize);                                                // dropout's backward
                 }
                 for (int o = 0; o < headSize; o += z.s) {
                     math.softmaxBackwardRow(p, dp, o, z.s, (float) math.dot(dp, o, p, o, z.s));
@@ -372,17 +362,23 @@ public final class CpuKernels implements Kernels {
 
     /** The sizes of one attention call: batch, heads, query length t, key length s, head size hd. */
     private record AttentionSizes(int batch, int heads, int t, int s, int hd) {
-        static AttentionSizes of(INDArray q, INDArray k, INDArray v, AttentionMask mask) {
+        static AttentionSizes of(INDArray q, INDArray k, INDArray v, int batch) {
             int items = Math.toIntExact(q.size(0));
-            int batch = mask.batch();
-            if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3 || k.size(0) != items || v.size(0) != items || items % batch != 0
-                    || k.size(2) != q.size(2) || v.size(2) != q.size(2) || v.size(1) != k.size(1) || mask.queryLen() != q.size(1)
-                    || mask.keyLen() != k.size(1)) {
-                throw new IllegalArgumentException("attention needs q [batch*heads, T, hd], k and v [batch*heads, S, hd] matching the mask (batch "
-                        + batch + ", T " + mask.queryLen() + ", S " + mask.keyLen() + "), got q " + Arrays.toString(q.shape()) + ", k "
-                        + Arrays.toString(k.shape()) + ", v " + Arrays.toString(v.shape()));
+            if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3 || k.size(0) != items || v.size(0) != items || batch <= 0
+                    || items % batch != 0 || k.size(2) != q.size(2) || v.size(2) != q.size(2) || v.size(1) != k.size(1)) {
+                throw new IllegalArgumentException("attention needs q [batch*heads, T, hd], k and v [batch*heads, S, hd] with batch " + batch
+                        + ", got q " + Arrays.toString(q.shape()) + ", k " + Arrays.toString(k.shape()) + ", v " + Arrays.toString(v.shape()));
             }
             return new AttentionSizes(batch, items / batch, (int) q.size(1), (int) k.size(1), (int) q.size(2));
+        }
+
+        /** These sizes, after checking that the mask covers the same queries and keys. */
+        AttentionSizes matching(AttentionMask mask) {
+            if (mask.queryLen() != t || mask.keyLen() != s) {
+                throw new IllegalArgumentException("attention mask covers " + mask.queryLen() + " queries and " + mask.keyLen()
+                        + " keys, but q has " + t + " and k " + s);
+            }
+            return this;
         }
 
         int items() {
@@ -393,6 +389,18 @@ public final class CpuKernels implements Kernels {
         int work() {
             return (int) Math.min(Integer.MAX_VALUE, (long) t * s * hd);
         }
+    }
+
+    /**
+     * Head {@code item}'s weights after dropout, p ⊙ keep, into {@code dropped}, which it returns; the head's
+     * keep-mask stays in {@code keepRows} for the backward of the same head.
+     */
+    private static float[] dropped(FloatBuffer keep, int item, int headSize, float[] p, float[] keepRows, float[] dropped) {
+        keep.get(item * headSize, keepRows, 0, headSize);
+        for (int i = 0; i < headSize; i++) {
+            dropped[i] = p[i] * keepRows[i];
+        }
+        return dropped;
     }
 
     /** a[i] *= b[i] for i < n. */
