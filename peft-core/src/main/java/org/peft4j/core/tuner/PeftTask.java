@@ -1,11 +1,9 @@
 package org.peft4j.core.tuner;
 
 import java.util.List;
-import org.peft4j.core.kernel.Kernels;
-import org.peft4j.core.nn.Module;
 import org.peft4j.core.nn.Tape;
+import org.peft4j.core.train.ForwardingTask;
 import org.peft4j.core.train.Loss;
-import org.peft4j.core.train.MetricsAccumulator;
 import org.peft4j.core.train.TrainableTask;
 import org.peft4j.core.train.TrainingHook;
 
@@ -16,23 +14,12 @@ import org.peft4j.core.train.TrainingHook;
  *
  * @param <B> the batch type
  */
-final class PeftTask<B> implements TrainableTask<B> {
+final class PeftTask<B> extends ForwardingTask<B> {
     private final PeftModel<?> model;
-    private final TrainableTask<B> task;
 
     PeftTask(PeftModel<?> model, TrainableTask<B> task) {
+        super(task);
         this.model = model;
-        this.task = task;
-    }
-
-    @Override
-    public Module module() {
-        return task.module();
-    }
-
-    @Override
-    public Kernels kernels() {
-        return task.kernels();
     }
 
     @Override
@@ -40,22 +27,12 @@ final class PeftTask<B> implements TrainableTask<B> {
         if (tape.isRecording() && model.isMerged()) {
             throw new IllegalStateException("cannot train while adapters are merged into the base weights; call unmerge() first");
         }
-        return task.forward(batch, tape);
-    }
-
-    @Override
-    public void backward(Tape tape, double scale) {
-        task.backward(tape, scale);
+        return super.forward(batch, tape);
     }
 
     /** The wrapped task's hook followed by those of the methods whose adapters train. */
     @Override
     public TrainingHook trainingHook() {
-        return TrainingHook.all(List.of(task.trainingHook(), model.trainingHook()));
-    }
-
-    @Override
-    public MetricsAccumulator<B> newMetrics() {
-        return task.newMetrics();
+        return TrainingHook.all(List.of(task().trainingHook(), model.trainingHook()));
     }
 }
