@@ -28,20 +28,6 @@ import org.peft4j.core.tuner.TaskType;
 
 /** The existing Trainer trains a PeftModel: only adapter params move (TR-02), the loss falls, disabling gives the old outputs (TR-09). */
 class LoraTrainingTest {
-    private static <B> BatchSource<B> repeat(List<B> batches) {
-        return new BatchSource<>() {
-            @Override
-            public int batchesPerEpoch() {
-                return batches.size();
-            }
-
-            @Override
-            public B batch(int epoch, int index) {
-                return batches.get(index);
-            }
-        };
-    }
-
     @Test
     void onlyAdapterParamsChangeAndTheLossFalls() {
         for (boolean dora : new boolean[] {false, true}) {
@@ -53,7 +39,7 @@ class LoraTrainingTest {
                 Set<String> trainable = new java.util.HashSet<>();
                 peft.registry().trainable().forEach(np -> trainable.add(np.path()));
                 TrainerConfig config = TrainerConfig.builder().adamW(3e-2, 0.0).maxSteps(12).seed(5).build();
-                TrainResult result = new Trainer(config).fit(peft.trainableTask(new CausalLmTask(gpt2)), repeat(List.of(Fixtures.batch())), null);
+                TrainResult result = new Trainer(config).fit(peft.trainableTask(new CausalLmTask(gpt2)), BatchSource.of(List.of(Fixtures.batch())), null);
                 assertTrue(result.lastLoss() < result.losses().get(0) - 0.05, "loss " + result.losses());
                 Map<String, INDArray> end = Fixtures.snapshot(gpt2);
                 assertEquals(start.keySet(), end.keySet(), "the same params before and after");
@@ -88,7 +74,7 @@ class LoraTrainingTest {
                 .adapter("default", LoraConfig.builder().targetModules("dense").taskType(TaskType.SEQ_CLS).build()).build()) {
             Map<String, INDArray> start = Fixtures.snapshot(model);
             TrainResult result = new Trainer(TrainerConfig.builder().adamW(5e-2, 0.0).maxSteps(15).seed(1).build())
-                    .fit(peft.trainableTask(new SequenceClassificationTask(model)), repeat(List.of(b1, b2)), null);
+                    .fit(peft.trainableTask(new SequenceClassificationTask(model)), BatchSource.of(List.of(b1, b2)), null);
             assertTrue(result.lastLoss() < result.losses().get(0), "loss " + result.losses());
             Map<String, INDArray> end = Fixtures.snapshot(model);
             assertBitIdentical(start.get("classifier.original_module.weight"), end.get("classifier.original_module.weight"), "original head");

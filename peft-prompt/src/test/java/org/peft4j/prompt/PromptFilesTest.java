@@ -38,17 +38,7 @@ import org.peft4j.prompt.ptuning.PTuningConfig;
  */
 class PromptFilesTest {
     private static BatchSource<TokenBatch> repeat(TokenBatch batch) {
-        return new BatchSource<>() {
-            @Override
-            public int batchesPerEpoch() {
-                return 1;
-            }
-
-            @Override
-            public TokenBatch batch(int epoch, int index) {
-                return batch;
-            }
-        };
+        return BatchSource.of(java.util.List.of(batch));
     }
 
     private static void trainSaveAndReload(PretrainedModel model, java.util.function.Supplier<PretrainedModel> fresh, PromptLearningConfig config,

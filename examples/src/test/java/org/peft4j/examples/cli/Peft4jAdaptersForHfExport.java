@@ -115,17 +115,7 @@ class Peft4jAdaptersForHfExport {
             ids[i] = rng.nextInt(model.vocabSize());
         }
         TokenBatch batch = new TokenBatch(4, 8, ids, null, ids.clone());                       // labels: the ids (the task shifts them)
-        BatchSource<TokenBatch> data = new BatchSource<>() {
-            @Override
-            public int batchesPerEpoch() {
-                return 1;
-            }
-
-            @Override
-            public TokenBatch batch(int epoch, int index) {
-                return batch;
-            }
-        };
+        BatchSource<TokenBatch> data = BatchSource.of(List.of(batch));
         try (PeftModel<CausalLm> peft = PeftModel.builder(model).adapter("default", config).seed(17).build()) {
             new Trainer(TrainerConfig.builder().adamW(2e-2, 0.0).maxSteps(10).seed(17).build()).fit(peft.trainableTask(new CausalLmTask(model)), data,
                     null);

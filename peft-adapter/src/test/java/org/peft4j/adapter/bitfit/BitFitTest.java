@@ -89,18 +89,6 @@ class BitFitTest {
         }
     }
 
-    private static <B> BatchSource<B> repeat(B batch) {
-        return new BatchSource<>() {
-            public int batchesPerEpoch() {
-                return 1;
-            }
-
-            public B batch(int epoch, int index) {
-                return batch;
-            }
-        };
-    }
-
     /** Training moves only the bias changes: every base param keeps its bits; merged, only the biases differ from the original model. */
     @Test
     void trainingChangesBiasesOnly() {
@@ -110,7 +98,7 @@ class BitFitTest {
         INDArray adapted;
         PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2).adapter("default", BitFitConfig.builder().build()).build();
         TrainResult result = new Trainer(TrainerConfig.builder().adamW(5e-2, 0.1).maxSteps(8).seed(3).build())
-                .fit(peft.trainableTask(new CausalLmTask(gpt2)), repeat(net.batch()), null);
+                .fit(peft.trainableTask(new CausalLmTask(gpt2)), BatchSource.of(java.util.List.of(net.batch())), null);
         assertTrue(result.steps() == 8);
         ParamRegistry live = peft.registry();
         for (Map.Entry<String, INDArray> e : original.entrySet()) {

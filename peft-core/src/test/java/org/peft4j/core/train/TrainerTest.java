@@ -37,17 +37,7 @@ class TrainerTest {
             }
             data[i] = TokenBatch.causalLm(rows);
         }
-        return new BatchSource<>() {
-            @Override
-            public int batchesPerEpoch() {
-                return batches;
-            }
-
-            @Override
-            public TokenBatch batch(int epoch, int index) {
-                return data[index];
-            }
-        };
+        return BatchSource.of(List.of(data));
     }
 
     private static Gpt2Model model(long seed, double dropout) {
@@ -55,6 +45,19 @@ class TrainerTest {
         Gpt2Model model = Gpt2Model.random(config, seed, DataType.FLOAT, KernelChoice.AUTO);
         new ParamRegistry(model).unfreezeAll();
         return model;
+    }
+
+    @Test
+    void batchSourceOfHoldsItsBatchesForEveryEpoch() {
+        TokenBatch a = TokenBatch.causalLm(new int[][] {{1, 2, 3}});
+        TokenBatch b = TokenBatch.causalLm(new int[][] {{4, 5, 6}});
+        List<TokenBatch> list = new java.util.ArrayList<>(List.of(a, b));
+        BatchSource<TokenBatch> source = BatchSource.of(list);
+        list.clear();                                                  // a copy: later changes to the list do not matter
+        assertEquals(2, source.batchesPerEpoch());
+        assertTrue(source.batch(0, 1) == b && source.batch(5, 0) == a, "the same batches in every epoch, in order");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchSource.of(List.of()));
+        assertTrue(e.getMessage().contains("at least one batch"), e.getMessage());
     }
 
     @Test

@@ -159,7 +159,7 @@ class AdaLoraHfStepsTest {
             if (!hf.get("max_grad_norm").isNull()) {
                 config.maxGradNorm(hf.get("max_grad_norm").asDouble());
             }
-            new Trainer(config.build()).fit(task.withTrainingHook(new Recording(allocator, regularizers)), new Batches(batches), null);
+            new Trainer(config.build()).fit(task.withTrainingHook(new Recording(allocator, regularizers)), BatchSource.of(batches), null);
 
             assertEquals(totalSteps, observed.size());
             assertEquals(hf.get("init_budget").asInt(), allocator.schedule().initBudget());
@@ -310,19 +310,6 @@ class AdaLoraHfStepsTest {
             }
         }
         return new TokenBatch(b, t, tokens, mask, tokens.clone());
-    }
-
-    /** The record's batches, in turn. */
-    private record Batches(List<TokenBatch> list) implements BatchSource<TokenBatch> {
-        @Override
-        public int batchesPerEpoch() {
-            return list.size();
-        }
-
-        @Override
-        public TokenBatch batch(int epoch, int index) {
-            return list.get(index);
-        }
     }
 
     /** The allocator as a training hook that also records each step's loss term (the allocator itself stays readable to the test). */

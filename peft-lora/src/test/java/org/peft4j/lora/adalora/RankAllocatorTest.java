@@ -158,17 +158,7 @@ class RankAllocatorTest {
         AdaLoraConfig config = AdaLoraConfig.builder().initR(4).targetR(2).tinit(2).tfinal(3).targetModules("c_attn", "c_fc").build();
         try (PeftModel<Gpt2Model> peft = PeftModel.builder(gpt2).adapter("default", config).seed(3).build()) {
             TokenBatch batch = TinyModels.paddedBatch();
-            BatchSource<TokenBatch> data = new BatchSource<>() {
-                @Override
-                public int batchesPerEpoch() {
-                    return 1;
-                }
-
-                @Override
-                public TokenBatch batch(int epoch, int index) {
-                    return batch;
-                }
-            };
+            BatchSource<TokenBatch> data = BatchSource.of(java.util.List.of(batch));
             new Trainer(TrainerConfig.builder().adam(1e-2).maxSteps(12).build()).fit(peft.trainableTask(new CausalLmTask(gpt2)), data, null);
             AdaLoraConfig after = (AdaLoraConfig) peft.config("default");
             assertEquals(12, after.totalStep(), "total_step taken from the trainer's schedule");
