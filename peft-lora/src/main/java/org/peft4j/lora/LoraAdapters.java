@@ -127,7 +127,7 @@ public final class LoraAdapters {
 
     /** The adapters of {@code names} this layer holds and has not merged yet, in the given order. */
     public List<Adapter> toMerge(List<String> names) {
-        return names.stream().filter(n -> set.holds(n) && !set.isMerged(n)).distinct().map(set::get).toList();
+        return set.mergeable(names).stream().map(set::get).toList();
     }
 
     /** DoRA's ‖W + ΔW‖ per output for adapter {@code a} (held fixed when pinned), a constant in backward. */

@@ -1,6 +1,5 @@
 package org.peft4j.adapter.bitfit;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -118,26 +117,16 @@ public final class BitFitLayer extends Layer implements AdapterSetLayer<Param> {
         if (safe) {
             checkMerge(names);
         }
-        for (String name : toMerge(names)) {
+        for (String name : set.mergeable(names)) {
             bias().value().addi(set.get(name).value());
             set.markMerged(name);
         }
     }
 
-    private List<String> toMerge(List<String> names) {
-        List<String> out = new ArrayList<>();
-        for (String n : names) {
-            if (set.names().contains(n) && !set.merged().contains(n) && !out.contains(n)) {
-                out.add(n);
-            }
-        }
-        return out;
-    }
-
     @Override
     public void checkMerge(List<String> names) {
         INDArray sum = bias().value().dup();
-        toMerge(names).forEach(n -> sum.addi(set.get(n).value()));
+        set.mergeable(names).forEach(n -> sum.addi(set.get(n).value()));
         double total = sum.sumNumber().doubleValue();
         if (!Double.isFinite(total)) {
             throw new IllegalStateException("merging " + names + " would give a bias with NaN or infinity; nothing was merged");

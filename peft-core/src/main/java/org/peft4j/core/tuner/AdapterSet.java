@@ -60,6 +60,11 @@ public final class AdapterSet<A> {
         return merged.contains(name);
     }
 
+    /** The names among {@code names} that this layer holds and has not merged yet, each once, in the given order. */
+    public List<String> mergeable(List<String> names) {
+        return names.stream().filter(n -> holds(n) && !isMerged(n)).distinct().toList();
+    }
+
     /** The adapters held, in the order added. */
     public List<A> all() {
         return List.copyOf(byName.values());
