@@ -17,21 +17,78 @@ public final class CpuKernels implements Kernels {
     private final Nd4jKernels portable = new Nd4jKernels();
     private final Scratch scratch = new Scratch();
     private final RowMath math;
+    private final HostGemm gemm;   // null: every product goes to ND4J's GEMM
 
-    /** The CPU kernels with SIMD inner loops when the JVM has the Vector API module, plain loops otherwise. */
+    /**
+     * The CPU kernels with SIMD inner loops when the JVM has the Vector API module (plain loops
+     * otherwise), and the Java matrix product where it is faster than ND4J's ({@link HostGemm#best()}).
+     */
     public CpuKernels() {
-        this(RowMath.best());
+        this(RowMath.best(), HostGemm.best().orElse(null));
+        if (gemm != null) {
+            OpenBlasThreads.useOneThread();
+        }
     }
 
-    /** The CPU kernels with the given inner loops (tests compare the two). */
+    /** The CPU kernels with the given inner loops, all products through ND4J (tests compare the two loops). */
     CpuKernels(RowMath math) {
-        this.math = math;
+        this(math, null);
     }
 
-    /** "cpu" and the inner loops, e.g. "cpu (vector(16 lanes))". */
+    /** The CPU kernels with the given inner loops and Java matrix product (null: ND4J's). */
+    CpuKernels(RowMath math, HostGemm gemm) {
+        this.math = math;
+        this.gemm = gemm;
+    }
+
+    /** "cpu", the inner loops and the Java product if any, e.g. "cpu (vector(16 lanes), vector gemm (8×48))". */
     @Override
     public String name() {
-        return "cpu (" + math.name() + ")";
+        return "cpu (" + math.name() + (gemm == null ? "" : ", " + gemm.name()) + ")";
+    }
+
+    // ---------------------------------------------------------------- matrix products
+
+    /** Smallest m, n and k the Java product takes; thinner products (LoRA's rank-r ones) stay with ND4J. */
+    static final int MIN_HOST_GEMM_SIZE = 32;
+
+    /** True if the Java product takes this FLOAT product: every size at least the minimum, every operand indexable by int. */
+    private boolean hostGemm(Gemm.Shape shape, INDArray... xs) {
+        long m = shape.m();
+        long n = shape.n();
+        long k = shape.k();
+        return gemm != null && fast(xs) && Math.min(m, Math.min(n, k)) >= MIN_HOST_GEMM_SIZE && m * n <= Integer.MAX_VALUE
+                && m * k <= Integer.MAX_VALUE && n * k <= Integer.MAX_VALUE;
+    }
+
+    @Override
+    public INDArray matmul(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        Gemm.Shape shape = Gemm.Shape.of(a, b, transposeA, transposeB);
+        if (!hostGemm(shape, a, b)) {
+            return Gemm.mm(a, b, transposeA, transposeB);
+        }
+        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
+        hostMultiply(a, b, c, shape, transposeA, transposeB, 1.0, 0.0);
+        return c;
+    }
+
+    @Override
+    public void matmulInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta) {
+        Gemm.Shape shape = Gemm.Shape.of(a, b, transposeA, transposeB);
+        shape.checkOutput(c);
+        if (!hostGemm(shape, a, b, c) || !HostArrays.isContiguous(c)) {
+            Gemm.mmInto(a, b, c, transposeA, transposeB, alpha, beta);
+            return;
+        }
+        hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta);
+    }
+
+    private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,
+            double beta) {
+        long start = System.nanoTime();
+        gemm.multiply(HostArrays.buffer(HostArrays.contiguous(a)), transposeA, HostArrays.buffer(HostArrays.contiguous(b)), transposeB,
+                HostArrays.buffer(c), shape.m(), shape.n(), shape.k(), (float) alpha, (float) beta);
+        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 
     private static boolean fast(INDArray... xs) {

@@ -13,28 +13,50 @@ public final class Gemm {
     private Gemm() {
     }
 
+    /** Sizes of a product {@code [m, n] = op(a)·op(b)}, op(a) being {@code [m, k]}. */
+    public record Shape(int m, int n, int k) {
+        /** The sizes of op(a)·op(b) for 2-D a and b; throws if they are not 2-D or the inner sizes do not match. */
+        public static Shape of(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+            if (a.rank() != 2 || b.rank() != 2) {
+                throw new IllegalArgumentException("matrix product needs two 2-D arrays: " + describe(a, transposeA) + " x "
+                        + describe(b, transposeB));
+            }
+            long kA = transposeA ? a.rows() : a.columns();
+            long kB = transposeB ? b.columns() : b.rows();
+            if (kA != kB) {
+                throw new IllegalArgumentException("matrix product needs matching inner sizes: " + describe(a, transposeA) + " x "
+                        + describe(b, transposeB));
+            }
+            return new Shape(Math.toIntExact(transposeA ? a.columns() : a.rows()), Math.toIntExact(transposeB ? b.rows() : b.columns()),
+                    Math.toIntExact(kA));
+        }
+
+        /** Throws unless c is {@code [m, n]}, the shape of the product written into it. */
+        public void checkOutput(INDArray c) {
+            if (c.rank() != 2 || c.rows() != m || c.columns() != n) {
+                throw new IllegalArgumentException("matrix product into c needs c of shape [" + m + ", " + n + "], got "
+                        + Arrays.toString(c.shape()));
+            }
+        }
+    }
+
     /** Returns op(a)·op(b) {@code [m, n]} as a new c-ordered array. */
     public static INDArray mm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
-        long m = transposeA ? a.columns() : a.rows();
-        long kA = transposeA ? a.rows() : a.columns();
-        long kB = transposeB ? b.columns() : b.rows();
-        long n = transposeB ? b.rows() : b.columns();
-        if (kA != kB) {
-            throw new IllegalArgumentException("matrix product needs matching inner sizes: " + describe(a, transposeA) + " x "
-                    + describe(b, transposeB));
-        }
+        Shape shape = Shape.of(a, b, transposeA, transposeB);
         long start = System.nanoTime();
-        INDArray c = Nd4j.createUninitialized(a.dataType(), m, n);
+        INDArray c = Nd4j.createUninitialized(a.dataType(), shape.m(), shape.n());
         Nd4j.gemm(a, b, c, transposeA, transposeB, 1.0, 0.0);
-        GemmStatistics.recordGemm(m, n, kA, System.nanoTime() - start);
+        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
         return c;
     }
 
-    /** c = alpha·op(a)·op(b) + beta·c, in place; c must be a c-ordered non-view array. */
+    /** c = alpha·op(a)·op(b) + beta·c, in place; c is {@code [m, n]}. */
     public static void mmInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta) {
+        Shape shape = Shape.of(a, b, transposeA, transposeB);
+        shape.checkOutput(c);
         long start = System.nanoTime();
         Nd4j.gemm(a, b, c, transposeA, transposeB, alpha, beta);
-        GemmStatistics.recordGemm(c.rows(), c.columns(), transposeA ? a.rows() : a.columns(), System.nanoTime() - start);
+        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 
     /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, op(a[i]) being {@code [m, k]}. */

@@ -3,9 +3,10 @@ package org.peft4j.core.kernel;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The element-wise and data-movement math of the engine, with its backward passes, and attention
- * with its many small per-head products. The large matrix products are not here: they always go to
- * ND4J's GEMM ({@link Gemm}).
+ * The math of the engine: matrix products, the element-wise and data-movement ops with their backward
+ * passes, and attention with its many small per-head products. Layers that hold a {@code Tape} take
+ * their products from here; code without one (merging, rank allocation) calls ND4J's GEMM through
+ * {@link Gemm} directly.
  *
  * <p>Two implementations give the same numbers: {@link Nd4jKernels} uses only ND4J ops and runs on
  * every backend (CUDA included); {@link CpuKernels} works on host memory in plain Java, which is much
@@ -24,6 +25,12 @@ public interface Kernels {
     /** Output of cross-entropy: summed loss over counted rows, their number, and dL/dlogits (or null). */
     record CrossEntropyOutput(double lossSum, int count, INDArray gradLogits) {
     }
+
+    /** op(a)·op(b) as a new c-ordered {@code [m, n]} array, for 2-D a and b (op transposes when asked). */
+    INDArray matmul(INDArray a, INDArray b, boolean transposeA, boolean transposeB);
+
+    /** c = α·op(a)·op(b) + β·c in place; c is {@code [m, n]}. */
+    void matmulInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta);
 
     /** y = (x − mean)·rstd·γ + β per row of x {@code [n, d]}; rstd = 1/√(var + eps), biased variance. */
     NormOutput layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps);

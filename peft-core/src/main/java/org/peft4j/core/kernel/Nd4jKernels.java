@@ -23,6 +23,16 @@ public final class Nd4jKernels implements Kernels {
     static final double HIDDEN_SCORE = -1e9;
 
     @Override
+    public INDArray matmul(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
+        return Gemm.mm(a, b, transposeA, transposeB);
+    }
+
+    @Override
+    public void matmulInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta) {
+        Gemm.mmInto(a, b, c, transposeA, transposeB, alpha, beta);
+    }
+
+    @Override
     public String name() {
         return "nd4j";
     }

@@ -31,6 +31,11 @@ final class Parallel {
         return (int) Math.max(1, Math.min(Math.min(CORES, rows), elements / MIN_ELEMENTS_PER_TASK));
     }
 
+    /** Number of tasks for work that splits into {@code units} pieces each large enough to pay for a hand-off. */
+    static int tasksFor(int units) {
+        return Math.max(1, Math.min(CORES, units));
+    }
+
     /** Runs {@code body} over all rows, split into {@link #tasks} contiguous ranges. */
     static void rows(int rows, int width, RowRange body) {
         int tasks = tasks(rows, width);

@@ -114,7 +114,7 @@ public final class Linear extends Layer implements LinearLike {
         if (x.rank() != 2 || x.columns() != inFeatures) {
             throw new IllegalArgumentException("Linear expects x [n, " + inFeatures + "], got " + Arrays.toString(x.shape()));
         }
-        INDArray y = Gemm.mm(x, weight.value(), false, layout == WeightLayout.OUT_IN);   // [n, out]
+        INDArray y = tape.kernels().matmul(x, weight.value(), false, layout == WeightLayout.OUT_IN);   // [n, out]
         if (bias != null) {
             y.addiRowVector(bias.value());
         }
@@ -128,15 +128,15 @@ public final class Linear extends Layer implements LinearLike {
         boolean outIn = layout == WeightLayout.OUT_IN;
         if (weight.isTrainable()) {
             if (outIn) {
-                Gemm.mmInto(gradOutput, s.x(), weight.grad(), true, false, 1.0, 1.0);   // dW [out, in] += dyᵀ·x
+                tape.kernels().matmulInto(gradOutput, s.x(), weight.grad(), true, false, 1.0, 1.0);   // dW [out, in] += dyᵀ·x
             } else {
-                Gemm.mmInto(s.x(), gradOutput, weight.grad(), true, false, 1.0, 1.0);   // dW [in, out] += xᵀ·dy
+                tape.kernels().matmulInto(s.x(), gradOutput, weight.grad(), true, false, 1.0, 1.0);   // dW [in, out] += xᵀ·dy
             }
         }
         if (bias != null && bias.isTrainable()) {
             tape.kernels().addColumnSums(gradOutput, bias.grad());                  // db += Σ_rows dy
         }
-        return Gemm.mm(gradOutput, weight.value(), false, !outIn);                   // dx [n, in]
+        return tape.kernels().matmul(gradOutput, weight.value(), false, !outIn);                   // dx [n, in]
     }
 
     @Override
