@@ -32,17 +32,31 @@ public final class StepTimer implements AutoCloseable {
     private long passNanos;
     private long optimizerNanos;
     private long timedSteps;
-    private GemmStatistics.Snapshot gemm = new GemmStatistics.Snapshot(0, 0, 0, 0, 0, 0);
+    private GemmStatistics.Snapshot products = GemmStatistics.Snapshot.NONE;
     private int iteration;
 
     /**
-     * Where the time of the timed steps went, per step: forward and backward, of which single GEMMs and
-     * batched (attention) products, and the optimizer (update and zeroing).
+     * Where the time of the timed steps went, per step: forward and backward, of which the matrix products
+     * of each kind, and the optimizer (update and zeroing).
      */
-    public record Breakdown(double passMs, double gemmMs, double gemmGflops, double batchedMs, double batchedGflops, double optimizerMs) {
+    public record Breakdown(double passMs, double optimizerMs, GemmStatistics.Snapshot products, long steps) {
+        /** Milliseconds per step in products of this kind. */
+        public double ms(GemmStatistics.Kind kind) {
+            return products.of(kind).millis() / Math.max(1, steps);
+        }
+
+        /** GFLOP/s of the products of this kind. */
+        public double gflops(GemmStatistics.Kind kind) {
+            return products.of(kind).gflops();
+        }
+
         /** Forward and backward time outside the matrix products: kernels, other ND4J ops, data movement. */
         public double otherMs() {
-            return passMs - gemmMs - batchedMs;
+            double products = 0;
+            for (GemmStatistics.Kind kind : GemmStatistics.Kind.values()) {
+                products += ms(kind);
+            }
+            return passMs - products;
         }
     }
 
@@ -75,7 +89,7 @@ public final class StepTimer implements AutoCloseable {
                 step(kept);
                 if (kept) {
                     times.add((System.nanoTime() - t0) / 1e6);
-                    gemm = add(gemm, GemmStatistics.snapshot().minus(before));
+                    products = products.plus(GemmStatistics.snapshot().minus(before));
                     timedSteps++;
                 }
             }
@@ -100,11 +114,6 @@ public final class StepTimer implements AutoCloseable {
         }
     }
 
-    private static GemmStatistics.Snapshot add(GemmStatistics.Snapshot a, GemmStatistics.Snapshot b) {
-        return new GemmStatistics.Snapshot(a.calls() + b.calls(), a.nanos() + b.nanos(), a.flops() + b.flops(), a.batchedCalls()
-                + b.batchedCalls(), a.batchedNanos() + b.batchedNanos(), a.batchedFlops() + b.batchedFlops());
-    }
-
     /** Median and all kept step times, and the memory ND4J holds. */
     public Result result() {
         return onOwnThread(() -> {
@@ -116,8 +125,7 @@ public final class StepTimer implements AutoCloseable {
             // the pass's own workspace plus the per-layer scratch workspace it opens inside
             long workspaceBytes = workspaceBytes(Workspaces.TRAIN) + workspaceBytes(Workspaces.LAYER_SCRATCH);
             double steps = Math.max(1, timedSteps);
-            Breakdown breakdown = new Breakdown(passNanos / 1e6 / steps, gemm.nanos() / 1e6 / steps, gemm.gemmGflops(),
-                    gemm.batchedNanos() / 1e6 / steps, gemm.batchedGflops(), optimizerNanos / 1e6 / steps);
+            Breakdown breakdown = new Breakdown(passNanos / 1e6 / steps, optimizerNanos / 1e6 / steps, products, timedSteps);
             return new Result(median(ms), ms, trainableParams, total, total * 4, trainableParams * 4, optimizerBytes, workspaceBytes,
                     breakdown);
         });

@@ -224,7 +224,8 @@ public final class BenchCommand extends CliCommand {
                 timer.steps(warmup, steps);
                 var result = timer.result();
                 int rows = spec.batch() * spec.seqLen();
-                double reference = timer.onOwnThread(() -> org.peft4j.examples.bench.StepProfile.sgemmGflops(rows, spec.hidden(), 4 * spec.hidden(), 5));
+                var reference = timer.onOwnThread(() -> org.peft4j.examples.bench.StepProfile.sgemmReference(timer.workload().task().kernels(), rows,
+                        spec.hidden(), 4 * spec.hidden(), 5));
                 out().printf(Locale.ROOT, "%s, %s: median step %.1f ms over %d steps; kernels %s on %s; SGEMM reference [%d, %d]·[%d, %d]%n",
                         model, setup, result.medianMs(), steps, choice.resolve().name(), Engine.backend(), rows, spec.hidden(), spec.hidden(),
                         4 * spec.hidden());

@@ -88,7 +88,7 @@ public final class CpuKernels implements Kernels {
         long start = System.nanoTime();
         gemm.multiply(HostArrays.buffer(HostArrays.contiguous(a)), transposeA, HostArrays.buffer(HostArrays.contiguous(b)), transposeB,
                 HostArrays.buffer(c), shape.m(), shape.n(), shape.k(), (float) alpha, (float) beta);
-        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.JAVA, 1, shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 
     private static boolean fast(INDArray... xs) {
@@ -364,7 +364,7 @@ public final class CpuKernels implements Kernels {
             }
         });
         INDArray context = HostArrays.create(merged, (long) z.batch * z.t, (long) z.heads * z.hd);
-        GemmStatistics.recordBatched(2L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ATTENTION, 2L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
         return new AttentionOutput(context, probs);
     }
 
@@ -413,7 +413,7 @@ public final class CpuKernels implements Kernels {
         });
         AttentionGradients out = new AttentionGradients(HostArrays.create(dq, z.items(), z.t, z.hd), HostArrays.create(dk, z.items(), z.s, z.hd),
                 HostArrays.create(dv, z.items(), z.s, z.hd));
-        GemmStatistics.recordBatched(4L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ATTENTION, 4L * z.items(), z.t, z.s, z.hd, System.nanoTime() - start);
         return out;
     }
 

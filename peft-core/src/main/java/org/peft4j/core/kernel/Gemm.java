@@ -46,7 +46,7 @@ public final class Gemm {
         long start = System.nanoTime();
         INDArray c = Nd4j.createUninitialized(a.dataType(), shape.m(), shape.n());
         Nd4j.gemm(a, b, c, transposeA, transposeB, 1.0, 0.0);
-        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ND4J, 1, shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
         return c;
     }
 
@@ -56,7 +56,7 @@ public final class Gemm {
         shape.checkOutput(c);
         long start = System.nanoTime();
         Nd4j.gemm(a, b, c, transposeA, transposeB, alpha, beta);
-        GemmStatistics.recordGemm(shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ND4J, 1, shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 
     /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, op(a[i]) being {@code [m, k]}. */
@@ -84,7 +84,7 @@ public final class Gemm {
         long start = System.nanoTime();
         INDArray c = Nd4j.createUninitialized(a.dataType(), shape.batch(), shape.m(), shape.n());
         Nd4j.matmul(a, b, c, transposeA, transposeB, false);
-        GemmStatistics.recordBatched(shape.batch(), shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ATTENTION, shape.batch(), shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
         return c;
     }
 

@@ -1,38 +1,87 @@
 package org.peft4j.core.kernel;
 
+import java.util.EnumMap;
+import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Process-wide counters of the matrix products: calls, nanoseconds and floating-point operations,
- * separately for single GEMMs ({@link Gemm}) and for attention's per-head products (whose time, on the
- * CPU path, also covers the softmax fused with them). Benchmarks read them to state how fast the GEMMs
- * of a step run; counting costs two clock reads per product (tens of nanoseconds against tens of
- * microseconds or more for the product).
+ * Process-wide counters of the matrix products: calls, nanoseconds and floating-point operations, for
+ * each {@link Kind} of product. Benchmarks read them to state how fast the products of a step run;
+ * counting costs two clock reads per product (tens of nanoseconds against tens of microseconds or more
+ * for the product).
  */
 public final class GemmStatistics {
-    private static final LongAdder CALLS = new LongAdder();
-    private static final LongAdder NANOS = new LongAdder();
-    private static final LongAdder FLOPS = new LongAdder();
-    private static final LongAdder BATCHED_CALLS = new LongAdder();
-    private static final LongAdder BATCHED_NANOS = new LongAdder();
-    private static final LongAdder BATCHED_FLOPS = new LongAdder();
+    /** Which engine ran a product. */
+    public enum Kind {
+        /** A single product through ND4J's GEMM (OpenBLAS on the CPU backend). */
+        ND4J,
+        /** A single product through the Java GEMM of the CPU kernels. */
+        JAVA,
+        /** Attention's per-head products; on the CPU path their time also covers the softmax fused with them. */
+        ATTENTION
+    }
 
-    /** Counts since the process started (or since the last {@link #reset}). */
-    public record Snapshot(long calls, long nanos, long flops, long batchedCalls, long batchedNanos, long batchedFlops) {
-        /** The counts from {@code earlier} to this snapshot. */
-        public Snapshot minus(Snapshot earlier) {
-            return new Snapshot(calls - earlier.calls, nanos - earlier.nanos, flops - earlier.flops, batchedCalls - earlier.batchedCalls,
-                    batchedNanos - earlier.batchedNanos, batchedFlops - earlier.batchedFlops);
+    /** Calls, nanoseconds and floating-point operations of one kind of product. */
+    public record Counts(long calls, long nanos, long flops) {
+        /** No products. */
+        public static final Counts NONE = new Counts(0, 0, 0);
+
+        public Counts plus(Counts o) {
+            return new Counts(calls + o.calls, nanos + o.nanos, flops + o.flops);
         }
 
-        /** GFLOP/s of the single GEMMs. */
-        public double gemmGflops() {
+        public Counts minus(Counts o) {
+            return new Counts(calls - o.calls, nanos - o.nanos, flops - o.flops);
+        }
+
+        /** GFLOP/s over these products, 0 if none ran. */
+        public double gflops() {
             return nanos == 0 ? 0 : flops / (double) nanos;
         }
 
-        /** GFLOP/s of the batched products. */
-        public double batchedGflops() {
-            return batchedNanos == 0 ? 0 : batchedFlops / (double) batchedNanos;
+        public double millis() {
+            return nanos / 1e6;
+        }
+    }
+
+    /** The counts of every kind at one moment (or between two moments). */
+    public record Snapshot(Map<Kind, Counts> counts) {
+        /** No products of any kind. */
+        public static final Snapshot NONE = new Snapshot(Map.of());
+
+        public Snapshot {
+            counts = Map.copyOf(counts);
+        }
+
+        /** The counts of one kind. */
+        public Counts of(Kind kind) {
+            return counts.getOrDefault(kind, Counts.NONE);
+        }
+
+        /** The counts from {@code earlier} to this snapshot. */
+        public Snapshot minus(Snapshot earlier) {
+            return combine(earlier, false);
+        }
+
+        /** The counts of both snapshots added. */
+        public Snapshot plus(Snapshot other) {
+            return combine(other, true);
+        }
+
+        private Snapshot combine(Snapshot other, boolean add) {
+            Map<Kind, Counts> out = new EnumMap<>(Kind.class);
+            for (Kind kind : Kind.values()) {
+                out.put(kind, add ? of(kind).plus(other.of(kind)) : of(kind).minus(other.of(kind)));
+            }
+            return new Snapshot(out);
+        }
+    }
+
+    private static final Map<Kind, LongAdder[]> COUNTERS = new EnumMap<>(Kind.class);
+
+    static {
+        for (Kind kind : Kind.values()) {
+            COUNTERS.put(kind, new LongAdder[] {new LongAdder(), new LongAdder(), new LongAdder()});
         }
     }
 
@@ -41,18 +90,16 @@ public final class GemmStatistics {
 
     /** The counts now. */
     public static Snapshot snapshot() {
-        return new Snapshot(CALLS.sum(), NANOS.sum(), FLOPS.sum(), BATCHED_CALLS.sum(), BATCHED_NANOS.sum(), BATCHED_FLOPS.sum());
+        Map<Kind, Counts> out = new EnumMap<>(Kind.class);
+        COUNTERS.forEach((kind, c) -> out.put(kind, new Counts(c[0].sum(), c[1].sum(), c[2].sum())));
+        return new Snapshot(out);
     }
 
-    static void recordGemm(long m, long n, long k, long nanos) {
-        CALLS.increment();
-        NANOS.add(nanos);
-        FLOPS.add(2 * m * n * k);
-    }
-
-    static void recordBatched(long batch, long m, long n, long k, long nanos) {
-        BATCHED_CALLS.increment();
-        BATCHED_NANOS.add(nanos);
-        BATCHED_FLOPS.add(2 * batch * m * n * k);
+    /** Counts one product of {@code batch} matrix products [m, k]·[k, n] that took {@code nanos}. */
+    static void record(Kind kind, long batch, long m, long n, long k, long nanos) {
+        LongAdder[] c = COUNTERS.get(kind);
+        c[0].increment();
+        c[1].add(nanos);
+        c[2].add(2 * batch * m * n * k);
     }
 }
