@@ -33,6 +33,9 @@ final class VectorGemm implements HostGemm {
     /** Most floats of op(B) packed at once by default (16 MB); wider products (a large vocabulary's head) go panel by panel. */
     static final long MAX_PACKED_B = 1L << 22;
 
+    /** Widest panel of C in columns, which bounds each task's tile of C (MC × this) to 1 MB. */
+    private static final int MAX_PANEL_WIDTH = 4096;
+
     private final Scratch scratch = new Scratch();
     private final long maxPackedB;
 
@@ -59,7 +62,7 @@ final class VectorGemm implements HostGemm {
     @Override
     public void multiply(FloatBuffer a, boolean transposeA, FloatBuffer b, boolean transposeB, FloatBuffer c, int m, int n, int k,
             float alpha, float beta) {
-        int panelWidth = Math.max(NR, (int) Math.min(n + NR - 1L, maxPackedB / k) / NR * NR);
+        int panelWidth = (int) Math.max(NR, Math.min(Math.min(n + NR - 1L, MAX_PANEL_WIDTH), maxPackedB / k) / NR * NR);
         for (int j0 = 0; j0 < n; j0 += panelWidth) {
             multiplyPanel(a, transposeA, b, transposeB, c, m, n, k, alpha, beta, j0, Math.min(panelWidth, n - j0));
         }

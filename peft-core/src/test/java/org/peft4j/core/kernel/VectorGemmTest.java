@@ -137,6 +137,34 @@ class VectorGemmTest {
         assertEquals(VectorGemm.supported(), HostGemm.best().isPresent());
     }
 
+    @Test
+    void cpuKernelsWithTheJavaProductLeaveOpenBlasOneThread() {
+        CpuKernels kernels = new CpuKernels();
+        boolean javaProduct = kernels.name().contains(new VectorGemm().name());
+        assertEquals(HostGemm.best().isPresent(), javaProduct, kernels.name());
+        if (javaProduct) {
+            assertEquals(1, Nd4j.factory().blas().getMaxThreads(), "OpenBLAS's idle workers would spin against the Java kernels");
+        }
+    }
+
+    @Test
+    void rejectsAnUnknownEngineInTheSystemProperty() {
+        String before = System.getProperty(HostGemm.PROPERTY);
+        try {
+            System.setProperty(HostGemm.PROPERTY, "mkl");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, HostGemm::best);
+            assertTrue(e.getMessage().contains("'mkl'") && e.getMessage().contains("auto, nd4j"), e.getMessage());
+            System.setProperty(HostGemm.PROPERTY, "nd4j");
+            assertTrue(HostGemm.best().isEmpty(), "nd4j keeps every product in ND4J");
+        } finally {
+            if (before == null) {
+                System.clearProperty(HostGemm.PROPERTY);
+            } else {
+                System.setProperty(HostGemm.PROPERTY, before);
+            }
+        }
+    }
+
     /** Counts the products that reach the Java GEMM. */
     private static final class CountingGemm implements HostGemm {
         private final HostGemm inner;
