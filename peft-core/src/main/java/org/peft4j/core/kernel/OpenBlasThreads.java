@@ -29,9 +29,8 @@ final class OpenBlasThreads {
         int before = blas.getMaxThreads();
         if (before > 1) {
             blas.setMaxThreads(1);
-            LOG.info("large matrix products run in Java ({}); OpenBLAS set from {} threads to 1 so that its idle workers do not spin "
-                    + "against the Java kernels (-D{}=nd4j keeps ND4J's products and OpenBLAS's threads)", HostGemm.PROPERTY, before,
-                    HostGemm.PROPERTY);
+            LOG.info("large matrix products run in Java; OpenBLAS set from {} threads to 1 so that its idle workers do not spin "
+                    + "against the Java kernels (-D{}=nd4j keeps ND4J's products and OpenBLAS's threads)", before, HostGemm.PROPERTY);
         }
     }
 }
