@@ -10,6 +10,9 @@ Setups:
   full  every parameter trains (Adam).
   lora  LoRA r 8, alpha 16 on the attention projections (gpt: c_attn; bert: query and value), base frozen;
         the classifier head of bert trains too (HF PEFT's modules_to_save for sequence classification).
+  qlora lora over a base whose transformer-block Linears hold NF4 weights with double quantization (blocks of
+        64, absmax codes in 8 bits per 256 blocks), dequantized in forward and again in backward as
+        bitsandbytes' 4-bit matmul does on its fallback path; embeddings, norms and heads stay float32.
 
 Prints one JSON line per (model, setup): median step time in ms over the timed steps.
 Run with Debian's python3-torch and OpenBLAS (apt-get install python3-torch libopenblas0-pthread: without
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 class LoraLinear(nn.Module):
     """y = W x + b + (B A x) * alpha / r with W, b frozen; A Kaiming-uniform, B zero (HF PEFT's defaults)."""
 
-    def __init__(self, base: nn.Linear, r: int, alpha: float):
+    def __init__(self, base: nn.Module, r: int, alpha: float):
         super().__init__()
         self.base = base
         for p in self.base.parameters():
@@ -43,6 +46,71 @@ class LoraLinear(nn.Module):
 
     def forward(self, x):
         return self.base(x) + F.linear(F.linear(x, self.a), self.b) * self.scaling
+
+
+# The 16 NF4 levels (QLoRA paper, appendix E; bitsandbytes' table).
+NF4_LEVELS = torch.tensor([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+                           -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
+                           0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                           0.7229568362236023, 1.0])
+
+
+class Nf4Weight:
+    """A frozen weight in NF4 with double quantization: two 4-bit codes per byte, one absmax per 64 values, the
+    absmaxes as 8-bit codes (minus their mean) with one float scale per 256 of them."""
+
+    BLOCK, ABSMAX_BLOCK = 64, 256
+
+    def __init__(self, w: torch.Tensor):
+        self.shape = w.shape
+        blocks = w.detach().reshape(-1, self.BLOCK)
+        absmax = blocks.abs().amax(1).clamp_min(1e-12)
+        codes = ((blocks / absmax[:, None]).unsqueeze(-1) - NF4_LEVELS).abs().argmin(-1).to(torch.uint8).reshape(-1)
+        self.packed = (codes[0::2] << 4) | codes[1::2]
+        self.offset = absmax.mean()
+        centered = (absmax - self.offset).reshape(-1, self.ABSMAX_BLOCK)
+        self.absmax_scale = centered.abs().amax(1).clamp_min(1e-12) / 127
+        self.absmax_codes = (centered / self.absmax_scale[:, None]).round().to(torch.int8)
+
+    def dequantize(self) -> torch.Tensor:
+        absmax = (self.absmax_codes.float() * self.absmax_scale[:, None]).reshape(-1) + self.offset
+        codes = torch.stack(((self.packed >> 4), (self.packed & 15)), 1).reshape(-1).long()
+        return (NF4_LEVELS[codes].reshape(-1, self.BLOCK) * absmax[:, None]).reshape(self.shape)
+
+
+class Nf4MatMul(torch.autograd.Function):
+    """y = x·Wᵀ with W dequantized in forward and again in backward (nothing float32 kept between them)."""
+
+    @staticmethod
+    def forward(ctx, x, weight: Nf4Weight):
+        ctx.weight = weight
+        return x @ weight.dequantize().t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad @ ctx.weight.dequantize(), None
+
+
+class Nf4Linear(nn.Module):
+    """A frozen nn.Linear whose weight is NF4; the bias stays float32 and frozen."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = Nf4Weight(base.weight)
+        self.bias = nn.Parameter(base.bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x):
+        return Nf4MatMul.apply(x, self.weight) + self.bias
+
+
+def quantize_linears(module: nn.Module):
+    """Replaces every nn.Linear below module with an Nf4Linear."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, Nf4Linear(child))
+        else:
+            quantize_linears(child)
 
 
 class GptBlock(nn.Module):
@@ -128,18 +196,22 @@ def build(model_name, setup, seed):
     torch.manual_seed(seed)
     if model_name == "gpt":
         model = Gpt()
-        if setup == "lora":
+        if setup in ("lora", "qlora"):
             for p in model.parameters():
                 p.requires_grad_(False)
             for block in model.h:
+                if setup == "qlora":
+                    quantize_linears(block)
                 block.c_attn = LoraLinear(block.c_attn, 8, 16)
         ids = torch.randint(0, 256, (8, 128))
         return model, lambda: model.loss(ids)
     model = Bert()
-    if setup == "lora":
+    if setup in ("lora", "qlora"):
         for p in model.parameters():
             p.requires_grad_(False)
         for layer in model.layer:
+            if setup == "qlora":
+                quantize_linears(layer)
             layer.query = LoraLinear(layer.query, 8, 16)
             layer.value = LoraLinear(layer.value, 8, 16)
         for p in model.classifier.parameters():
@@ -152,7 +224,7 @@ def build(model_name, setup, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["gpt", "bert"], default="gpt")
-    parser.add_argument("--setup", choices=["full", "lora"], default="full")
+    parser.add_argument("--setup", choices=["full", "lora", "qlora"], default="full")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)

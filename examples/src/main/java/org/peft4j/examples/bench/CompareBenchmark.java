@@ -75,7 +75,11 @@ public final class CompareBenchmark {
         return rows;
     }
 
-    /** Forward passes (inference) of the base model, the model with an unmerged LoRA adapter, and the merged model. */
+    /**
+     * Forward passes (inference) of the base model, the model with an unmerged LoRA adapter, and the merged
+     * model. The three alternate pass by pass (merging and unmerging between passes, untimed), so that a
+     * burst of load on the machine hits all three alike.
+     */
     public static ForwardRow mergedForward(String model, int warmup, int steps, int rounds) {
         Spec spec = spec(model, warmup, steps, rounds);
         try (StepTimer holder = new StepTimer(() -> build(model).apply(spec, Setup.LORA))) {
@@ -86,13 +90,14 @@ public final class CompareBenchmark {
                 List<Double> base = new ArrayList<>();
                 List<Double> unmerged = new ArrayList<>();
                 List<Double> merged = new ArrayList<>();
-                for (int round = 0; round < rounds; round++) {
+                for (int i = 0; i < warmup + rounds * steps; i++) {
+                    boolean kept = i >= warmup;
                     try (var disabled = peft.disableAdapters()) {
-                        base.addAll(forwardTimes(w.model(), w.batch(), round == 0 ? warmup : 0, steps));
+                        timeForward(w, kept ? base : null);
                     }
-                    unmerged.addAll(forwardTimes(w.model(), w.batch(), round == 0 ? warmup : 0, steps));
+                    timeForward(w, kept ? unmerged : null);
                     peft.merge();
-                    merged.addAll(forwardTimes(w.model(), w.batch(), round == 0 ? warmup : 0, steps));
+                    timeForward(w, kept ? merged : null);
                     peft.unmerge();
                 }
                 return new ForwardRow(model, median(base), median(unmerged), median(merged));
@@ -109,18 +114,15 @@ public final class CompareBenchmark {
         });
     }
 
-    private static List<Double> forwardTimes(PretrainedModel model, TokenBatch batch, int untimed, int timed) {
-        List<Double> out = new ArrayList<>();
-        for (int i = 0; i < untimed + timed; i++) {
-            long t0 = System.nanoTime();
-            try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL); Tape tape = Tape.inference(model.kernels())) {
-                forward(model, batch, tape);
-            }
-            if (i >= untimed) {
-                out.add((System.nanoTime() - t0) / 1e6);
-            }
+    /** One forward pass; its milliseconds go into {@code times} unless that is null (warm-up). */
+    private static void timeForward(Workload w, List<Double> times) {
+        long t0 = System.nanoTime();
+        try (MemoryWorkspace ws = Workspaces.open(Workspaces.EVAL); Tape tape = Tape.inference(w.model().kernels())) {
+            forward(w.model(), w.batch(), tape);
         }
-        return out;
+        if (times != null) {
+            times.add((System.nanoTime() - t0) / 1e6);
+        }
     }
 
     private static void forward(PretrainedModel model, TokenBatch batch, Tape tape) {
@@ -153,7 +155,7 @@ public final class CompareBenchmark {
     /** One PyTorch run in a child process; returns its median step time. */
     static double runPytorch(Reference reference, String model, Setup setup, int warmup, int steps) {
         if (setup == Setup.LAST_BLOCK) {
-            throw new IllegalArgumentException("the PyTorch reference has the setups full and lora");
+            throw new IllegalArgumentException("the PyTorch reference has the setups full, lora and qlora");
         }
         List<String> command = List.of(reference.python().toString(), reference.script().toString(), "--model", model, "--setup", setup.label(),
                 "--warmup", Integer.toString(warmup), "--steps", Integer.toString(steps), "--threads", Integer.toString(reference.threads()));
