@@ -83,11 +83,31 @@ public final class CpuKernels implements Kernels {
         hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta);
     }
 
+    @Override
+    public INDArray linear(INDArray x, INDArray w, boolean transposeW, INDArray bias) {
+        Gemm.Shape shape = Gemm.Shape.of(x, w, false, transposeW);
+        if (!hostGemm(shape, x, w, bias)) {
+            return Kernels.super.linear(x, w, transposeW, bias);
+        }
+        if (bias != null && bias.length() != shape.n()) {
+            throw new IllegalArgumentException("a linear layer's bias needs " + shape.n() + " values, got " + Arrays.toString(bias.shape()));
+        }
+        INDArray y = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
+        hostMultiply(x, w, y, shape, false, transposeW, 1.0, 0.0, bias);
+        return y;
+    }
+
     private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,
             double beta) {
+        hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta, null);
+    }
+
+    private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,
+            double beta, INDArray bias) {
         long start = System.nanoTime();
         gemm.multiply(HostArrays.buffer(HostArrays.contiguous(a)), transposeA, HostArrays.buffer(HostArrays.contiguous(b)), transposeB,
-                HostArrays.buffer(c), shape.m(), shape.n(), shape.k(), (float) alpha, (float) beta);
+                HostArrays.buffer(c), shape.m(), shape.n(), shape.k(), (float) alpha, (float) beta,
+                bias == null ? null : HostArrays.buffer(HostArrays.contiguous(bias)));
         GemmStatistics.record(GemmStatistics.Kind.JAVA, 1, shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 

@@ -16,9 +16,12 @@ interface HostGemm {
     /** Name for logs and benchmarks. */
     String name();
 
-    /** c = α·op(a)·op(b) + β·c; c is not read when β is 0. */
+    /**
+     * c = α·op(a)·op(b) + β·c + bias, the {@code [n]} row bias added to every row (null: none); c is not read
+     * when β is 0.
+     */
     void multiply(FloatBuffer a, boolean transposeA, FloatBuffer b, boolean transposeB, FloatBuffer c, int m, int n, int k, float alpha,
-            float beta);
+            float beta, FloatBuffer bias);
 
     /**
      * The Java product if this JVM can run it fast (the Vector API module present and 16 float lanes,

@@ -32,6 +32,15 @@ public interface Kernels {
     /** c = α·op(a)·op(b) + β·c in place; c is {@code [m, n]}. */
     void matmulInto(INDArray a, INDArray b, INDArray c, boolean transposeA, boolean transposeB, double alpha, double beta);
 
+    /**
+     * A linear layer's forward: x·op(w) + bias {@code [n, out]}, the bias (null: none) added to every row.
+     * The CPU kernels add it while writing the product out, saving a pass over y.
+     */
+    default INDArray linear(INDArray x, INDArray w, boolean transposeW, INDArray bias) {
+        INDArray y = matmul(x, w, false, transposeW);
+        return bias == null ? y : y.addiRowVector(bias);
+    }
+
     /** y = (x − mean)·rstd·γ + β per row of x {@code [n, d]}; rstd = 1/√(var + eps), biased variance. */
     NormOutput layerNorm(INDArray x, INDArray gamma, INDArray beta, double eps);
 

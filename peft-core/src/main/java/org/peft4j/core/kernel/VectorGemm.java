@@ -62,16 +62,21 @@ final class VectorGemm implements HostGemm {
 
     @Override
     public void multiply(FloatBuffer a, boolean transposeA, FloatBuffer b, boolean transposeB, FloatBuffer c, int m, int n, int k,
-            float alpha, float beta) {
+            float alpha, float beta, FloatBuffer bias) {
+        float[] biasRow = null;
+        if (bias != null) {
+            biasRow = scratch.get(5, n);
+            bias.get(0, biasRow, 0, n);
+        }
         int panelWidth = (int) Math.max(NR, Math.min(Math.min(n + NR - 1L, MAX_PANEL_WIDTH), maxPackedB / k) / NR * NR);
         for (int j0 = 0; j0 < n; j0 += panelWidth) {
-            multiplyPanel(a, transposeA, b, transposeB, c, m, n, k, alpha, beta, j0, Math.min(panelWidth, n - j0));
+            multiplyPanel(a, transposeA, b, transposeB, c, m, n, k, alpha, beta, biasRow, j0, Math.min(panelWidth, n - j0));
         }
     }
 
     /** Columns [j0, j0 + width) of C: packs that panel of op(B), then the tasks work through their rows of C. */
     private void multiplyPanel(FloatBuffer a, boolean transposeA, FloatBuffer b, boolean transposeB, FloatBuffer c, int m, int n, int k,
-            float alpha, float beta, int j0, int width) {
+            float alpha, float beta, float[] bias, int j0, int width) {
         int strips = (width + NR - 1) / NR;
         int paddedWidth = strips * NR;
         float[] packedB = scratch.get(0, (long) paddedWidth * k);
@@ -97,7 +102,7 @@ final class VectorGemm implements HostGemm {
                         }
                     }
                 }
-                writeTile(cTile, paddedWidth, c, n, i0, j0, mc, width, alpha, beta, line);
+                writeTile(cTile, paddedWidth, c, n, i0, j0, mc, width, alpha, beta, bias, line);
             }
         });
     }
@@ -150,25 +155,36 @@ final class VectorGemm implements HostGemm {
         Arrays.fill(block, mc * kc, paddedMc * kc, 0f);
     }
 
-    /** Writes the tile's rows [0, mc) to C's rows i0 .. and columns j0 .. j0+width: c = α·tile + β·c (c is not read when β is 0). */
+    /**
+     * Writes the tile's rows [0, mc) to C's rows i0 .. and columns j0 .. j0+width: c = α·tile + β·c + bias
+     * (c is not read when β is 0; bias is indexed by C's column, null for none).
+     */
     private static void writeTile(float[] tile, int tileWidth, FloatBuffer c, int n, int i0, int j0, int mc, int width, float alpha,
-            float beta, float[] row) {
+            float beta, float[] bias, float[] row) {
+        int upper = F.loopBound(width);
         for (int r = 0; r < mc; r++) {
             int t = r * tileWidth;
             int out = (i0 + r) * n + j0;
-            if (alpha == 1f && beta == 0f) {
+            if (alpha == 1f && beta == 0f && bias == null) {
                 c.put(out, tile, t, width);
                 continue;
             }
-            if (beta == 0f) {
-                for (int j = 0; j < width; j++) {
-                    row[j] = alpha * tile[t + j];
-                }
-            } else {
+            if (beta != 0f) {
                 c.get(out, row, 0, width);
-                for (int j = 0; j < width; j++) {
-                    row[j] = alpha * tile[t + j] + beta * row[j];
+            }
+            int j = 0;
+            for (; j < upper; j += LANES) {
+                FloatVector v = load(tile, t + j).mul(alpha);
+                if (beta != 0f) {
+                    v = load(row, j).fma(FloatVector.broadcast(F, beta), v);
                 }
+                if (bias != null) {
+                    v = v.add(load(bias, j0 + j));
+                }
+                v.intoArray(row, j);
+            }
+            for (; j < width; j++) {
+                row[j] = alpha * tile[t + j] + (beta == 0f ? 0f : beta * row[j]) + (bias == null ? 0f : bias[j0 + j]);
             }
             c.put(out, row, 0, width);
         }

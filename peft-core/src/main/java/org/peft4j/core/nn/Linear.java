@@ -114,10 +114,7 @@ public final class Linear extends Layer implements LinearLike {
         if (x.rank() != 2 || x.columns() != inFeatures) {
             throw new IllegalArgumentException("Linear expects x [n, " + inFeatures + "], got " + Arrays.toString(x.shape()));
         }
-        INDArray y = tape.kernels().matmul(x, weight.value(), false, layout == WeightLayout.OUT_IN);   // [n, out]
-        if (bias != null) {
-            y.addiRowVector(bias.value());
-        }
+        INDArray y = tape.kernels().linear(x, weight.value(), layout == WeightLayout.OUT_IN, bias == null ? null : bias.value());  // [n, out]
         tape.push(this, new Saved(x));
         return y;
     }

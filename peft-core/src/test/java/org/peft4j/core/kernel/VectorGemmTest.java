@@ -77,7 +77,7 @@ class VectorGemmTest {
         INDArray b = tb ? randn(n, k) : randn(k, n);
         INDArray c = randn(m, n);
         double[][] expected = reference(a, b, c, ta, tb, alpha, beta);
-        gemm.multiply(HostArrays.buffer(a), ta, HostArrays.buffer(b), tb, HostArrays.buffer(c), m, n, k, (float) alpha, (float) beta);
+        gemm.multiply(HostArrays.buffer(a), ta, HostArrays.buffer(b), tb, HostArrays.buffer(c), m, n, k, (float) alpha, (float) beta, null);
         assertMatches(expected, c, k);
     }
 
@@ -92,8 +92,45 @@ class VectorGemmTest {
         INDArray b = tb ? randn(n, k) : randn(k, n);
         INDArray c = randn(m, n);
         double[][] expected = reference(a, b, c, ta, tb, 1.5, beta);
-        narrow.multiply(HostArrays.buffer(a), ta, HostArrays.buffer(b), tb, HostArrays.buffer(c), m, n, k, 1.5f, (float) beta);
+        narrow.multiply(HostArrays.buffer(a), ta, HostArrays.buffer(b), tb, HostArrays.buffer(c), m, n, k, 1.5f, (float) beta, null);
         assertMatches(expected, c, k);
+    }
+
+    @ParameterizedTest(name = "tb={0} alpha={1} beta={2} panels={3}")
+    @CsvSource({"true, 1, 0, false", "false, 1, 0, true", "true, 0.5, 2, false", "false, 1, 1, true"})
+    void addsTheBiasRowWhileWritingOut(boolean tb, double alpha, double beta, boolean panels) {
+        HostGemm product = panels ? new VectorGemm(70L * 2 * VectorGemm.NR) : gemm;   // at k = 70: panels of 96 columns
+        int m = 19;
+        int n = 133;
+        int k = 70;
+        INDArray a = randn(m, k);
+        INDArray b = tb ? randn(n, k) : randn(k, n);
+        INDArray c = randn(m, n);
+        INDArray bias = randn(n);
+        double[][] expected = reference(a, b, c, false, tb, alpha, beta);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                expected[i][j] += bias.getDouble(j);
+            }
+        }
+        product.multiply(HostArrays.buffer(a), false, HostArrays.buffer(b), tb, HostArrays.buffer(c), m, n, k, (float) alpha, (float) beta,
+                HostArrays.buffer(bias));
+        assertMatches(expected, c, k);
+    }
+
+    @Test
+    void linearMatchesThePortableKernelsAndChecksTheBias() {
+        CpuKernels kernels = new CpuKernels(RowMath.best(), gemm);
+        Nd4jKernels portable = new Nd4jKernels();
+        INDArray x = randn(70, 96);
+        INDArray w = randn(50, 96);                                             // [out, in]
+        INDArray bias = randn(50);
+        INDArray expected = portable.linear(x, w, true, bias);
+        INDArray actual = kernels.linear(x, w, true, bias);
+        assertEquals(0, expected.sub(actual).norm1Number().doubleValue() / expected.norm1Number().doubleValue(), 1e-6);
+        assertEquals(0, portable.linear(x, w, true, null).sub(kernels.linear(x, w, true, null)).maxNumber().doubleValue(), 1e-4);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.linear(x, w, true, randn(49)));
+        assertTrue(e.getMessage().contains("50 values") && e.getMessage().contains("[49]"), e.getMessage());
     }
 
     @Test
@@ -181,9 +218,9 @@ class VectorGemmTest {
 
         @Override
         public void multiply(java.nio.FloatBuffer a, boolean ta, java.nio.FloatBuffer b, boolean tb, java.nio.FloatBuffer c, int m, int n,
-                int k, float alpha, float beta) {
+                int k, float alpha, float beta, java.nio.FloatBuffer bias) {
             calls++;
-            inner.multiply(a, ta, b, tb, c, m, n, k, alpha, beta);
+            inner.multiply(a, ta, b, tb, c, m, n, k, alpha, beta, bias);
         }
     }
 }
