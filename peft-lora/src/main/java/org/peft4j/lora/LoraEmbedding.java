@@ -131,7 +131,7 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
         List<Step> steps = new ArrayList<>(applied.size());
         for (Adapter a : applied) {
             INDArray h = gatherA(a, ids, tape);                                        // [n, r] = Aᵀ[ids]
-            INDArray lora = tape.kernels().matmul(h, a.b().value(), false, true);                    // [n, dim] = h·Bᵀ
+            INDArray lora = tape.kernels().matmul(h, a.b().value(), false, true);      // [n, dim] = h·Bᵀ
             if (a.dora()) {
                 INDArray norm = adapters.doraNorm(weight, a);                          // ‖W + ΔW‖ per dimension [dim], constant in backward
                 INDArray c = a.magnitude().value().div(norm);
@@ -165,10 +165,10 @@ public final class LoraEmbedding extends EmbeddingLayer implements LoraLayer {
                 gl = g.mulRowVector(st.c());
             }
             if (a.b().isTrainable()) {
-                tape.kernels().matmulInto(gl, st.h(), a.b().grad(), true, false, s, 1.0);            // dB [dim, r] += s·glᵀ·h
+                tape.kernels().matmulInto(gl, st.h(), a.b().grad(), true, false, s, 1.0); // dB [dim, r] += s·glᵀ·h
             }
             if (a.a().isTrainable()) {
-                INDArray dh = tape.kernels().matmul(gl, a.b().value(), false, false).muli(s);        // [n, r]
+                INDArray dh = tape.kernels().matmul(gl, a.b().value(), false, false).muli(s); // [n, r]
                 INDArray dAt = Nd4j.zeros(g.dataType(), numEmbeddings(), a.rank());    // [numEmbeddings, r]
                 tape.kernels().scatterAddRows(dAt, saved.ids(), dh);
                 a.a().grad().addi(dAt.transpose());                                     // dA [r, numEmbeddings]

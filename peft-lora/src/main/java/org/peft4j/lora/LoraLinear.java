@@ -212,14 +212,14 @@ public final class LoraLinear extends Layer implements LoraLayer {
         List<Step> steps = new ArrayList<>(applied.size());
         for (Adapter a : applied) {
             INDArray xd = a.dropout().forward(x, tape);                               // [n, in]
-            INDArray h = tape.kernels().matmul(xd, a.a().value(), false, true);                     // [n, r] = x_d·Aᵀ
+            INDArray h = tape.kernels().matmul(xd, a.a().value(), false, true);       // [n, r] = x_d·Aᵀ
             DoraTerms dora = null;
             if (a.dora()) {
                 dora = doraForward(a, x, xd, h, baseOut, tape);
                 y.addi(dora.baseOut().mulRowVector(dora.c().sub(1.0)))                // y += (c − 1)⊙(x_d·Wᵀ)
                         .addi(dora.loraOut().mulRowVector(dora.c().mul(a.scaling()))); //    + c⊙s·(h·Bᵀ)
             } else {
-                tape.kernels().matmulInto(h, a.b().value(), y, false, true, a.scaling(), 1.0);     // y += s·h·Bᵀ
+                tape.kernels().matmulInto(h, a.b().value(), y, false, true, a.scaling(), 1.0); // y += s·h·Bᵀ
             }
             steps.add(new Step(a, xd, h, dora));
         }
@@ -230,8 +230,8 @@ public final class LoraLinear extends Layer implements LoraLayer {
     private DoraTerms doraForward(Adapter a, INDArray x, INDArray xd, INDArray h, INDArray baseOut, Tape tape) {
         INDArray norm = adapters.doraNorm(weight, a);                                         // ‖W + s·B·A‖ [out], constant in backward
         INDArray c = a.magnitude().value().div(norm);                                         // [out]
-        INDArray base = xd == x ? baseOut : tape.kernels().matmul(xd, base().denseWeight(), false, outIn());                  // x_d·Wᵀ [n, out]
-        INDArray lora = tape.kernels().matmul(h, a.b().value(), false, true);                               // h·Bᵀ [n, out]
+        INDArray base = xd == x ? baseOut : tape.kernels().matmul(xd, base().denseWeight(), false, outIn());    // x_d·Wᵀ [n, out]
+        INDArray lora = tape.kernels().matmul(h, a.b().value(), false, true);                 // h·Bᵀ [n, out]
         return new DoraTerms(norm, c, base, lora);
     }
 
@@ -256,16 +256,16 @@ public final class LoraLinear extends Layer implements LoraLayer {
                 }
                 gl = g.mulRowVector(d.c());                                             // g ⊙ c
                 INDArray wOut = base().denseWeight();
-                dxd = tape.kernels().matmul(g.mulRowVector(d.c().sub(1.0)), wOut, false, !outIn());    // (g ⊙ (c − 1))·W  [n, in]
+                dxd = tape.kernels().matmul(g.mulRowVector(d.c().sub(1.0)), wOut, false, !outIn()); // (g ⊙ (c − 1))·W  [n, in]
             }
             if (a.b().isTrainable()) {
-                tape.kernels().matmulInto(gl, st.h(), a.b().grad(), true, false, s, 1.0);           // dB += s·glᵀ·h
+                tape.kernels().matmulInto(gl, st.h(), a.b().grad(), true, false, s, 1.0); // dB += s·glᵀ·h
             }
-            INDArray dh = tape.kernels().matmul(gl, a.b().value(), false, false).muli(s);            // [n, r] = s·gl·B
+            INDArray dh = tape.kernels().matmul(gl, a.b().value(), false, false).muli(s); // [n, r] = s·gl·B
             if (a.a().isTrainable()) {
-                tape.kernels().matmulInto(dh, st.xd(), a.a().grad(), true, false, 1.0, 1.0);        // dA += dhᵀ·x_d
+                tape.kernels().matmulInto(dh, st.xd(), a.a().grad(), true, false, 1.0, 1.0); // dA += dhᵀ·x_d
             }
-            INDArray dLora = tape.kernels().matmul(dh, a.a().value(), false, false);                 // [n, in] = dh·A
+            INDArray dLora = tape.kernels().matmul(dh, a.a().value(), false, false);   // [n, in] = dh·A
             dxd = dxd == null ? dLora : dxd.addi(dLora);
             INDArray dx = a.dropout().backward(dxd, tape);
             dxAdapters = dxAdapters == null ? dx : dxAdapters.addi(dx);

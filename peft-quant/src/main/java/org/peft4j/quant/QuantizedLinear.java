@@ -9,7 +9,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.peft4j.core.kernel.CpuKernels;
-import org.peft4j.core.kernel.Gemm;
 import org.peft4j.core.kernel.KernelChoice;
 import org.peft4j.core.nn.Layer;
 import org.peft4j.core.nn.Linear;
@@ -151,9 +150,9 @@ public final class QuantizedLinear extends Layer implements LinearLike {
             int from = r0;
             withSlice(r0, r1, host, x.dataType(), w -> {
                 if (r1 - from == outFeatures) {
-                    tape.kernels().matmulInto(x, w, y, false, true, 1.0, 0.0);                          // y = x·Wᵀ
+                    tape.kernels().matmulInto(x, w, y, false, true, 1.0, 0.0);            // y = x·Wᵀ
                 } else {
-                    y.get(NDArrayIndex.all(), NDArrayIndex.interval(from, r1)).assign(tape.kernels().matmul(x, w, false, true));   // y[:, r0:r1] = x·W[r0:r1]ᵀ
+                    y.get(NDArrayIndex.all(), NDArrayIndex.interval(from, r1)).assign(tape.kernels().matmul(x, w, false, true)); // y[:, r0:r1] = x·W[r0:r1]ᵀ
                 }
             });
         }
@@ -179,7 +178,7 @@ public final class QuantizedLinear extends Layer implements LinearLike {
             withSlice(r0, r1, host, gradOutput.dataType(), w -> {
                 INDArray g = r1 - from == outFeatures ? gradOutput
                         : gradOutput.get(NDArrayIndex.all(), NDArrayIndex.interval(from, r1)).dup('c');   // [n, r1 − r0]
-                tape.kernels().matmulInto(g, w, dx, false, false, 1.0, from == 0 ? 0.0 : 1.0);            // dx (+)= dy[:, r0:r1]·W[r0:r1, :]
+                tape.kernels().matmulInto(g, w, dx, false, false, 1.0, from == 0 ? 0.0 : 1.0); // dx (+)= dy[:, r0:r1]·W[r0:r1, :]
             });
         }
         return dx;

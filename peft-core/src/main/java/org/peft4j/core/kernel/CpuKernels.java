@@ -68,7 +68,7 @@ public final class CpuKernels implements Kernels {
             return Gemm.mm(a, b, transposeA, transposeB);
         }
         INDArray c = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
-        hostMultiply(a, b, c, shape, transposeA, transposeB, 1.0, 0.0);
+        hostMultiply(a, b, c, shape, transposeA, transposeB, 1.0, 0.0, null);
         return c;
     }
 
@@ -80,26 +80,19 @@ public final class CpuKernels implements Kernels {
             Gemm.mmInto(a, b, c, transposeA, transposeB, alpha, beta);
             return;
         }
-        hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta);
+        hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta, null);
     }
 
     @Override
     public INDArray linear(INDArray x, INDArray w, boolean transposeW, INDArray bias) {
         Gemm.Shape shape = Gemm.Shape.of(x, w, false, transposeW);
+        shape.checkBias(bias);
         if (!hostGemm(shape, x, w, bias)) {
             return Kernels.super.linear(x, w, transposeW, bias);
-        }
-        if (bias != null && bias.length() != shape.n()) {
-            throw new IllegalArgumentException("a linear layer's bias needs " + shape.n() + " values, got " + Arrays.toString(bias.shape()));
         }
         INDArray y = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
         hostMultiply(x, w, y, shape, false, transposeW, 1.0, 0.0, bias);
         return y;
-    }
-
-    private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,
-            double beta) {
-        hostMultiply(a, b, c, shape, transposeA, transposeB, alpha, beta, null);
     }
 
     private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,

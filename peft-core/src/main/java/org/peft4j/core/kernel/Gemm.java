@@ -31,6 +31,13 @@ public final class Gemm {
                     Math.toIntExact(kA));
         }
 
+        /** Throws unless bias is null or has n values: a row added to every row of the product. */
+        public void checkBias(INDArray bias) {
+            if (bias != null && bias.length() != n) {
+                throw new IllegalArgumentException("a linear layer's bias needs " + n + " values, got " + Arrays.toString(bias.shape()));
+            }
+        }
+
         /** Throws unless c is {@code [m, n]}, the shape of the product written into it. */
         public void checkOutput(INDArray c) {
             if (c.rank() != 2 || c.rows() != m || c.columns() != n) {

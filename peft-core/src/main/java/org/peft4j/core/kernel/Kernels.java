@@ -37,6 +37,7 @@ public interface Kernels {
      * The CPU kernels add it while writing the product out, saving a pass over y.
      */
     default INDArray linear(INDArray x, INDArray w, boolean transposeW, INDArray bias) {
+        Gemm.Shape.of(x, w, false, transposeW).checkBias(bias);
         INDArray y = matmul(x, w, false, transposeW);
         return bias == null ? y : y.addiRowVector(bias);
     }

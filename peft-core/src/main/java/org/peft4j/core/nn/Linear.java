@@ -4,7 +4,6 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.peft4j.core.kernel.Gemm;
 import org.peft4j.core.param.Param;
 
 /**
@@ -114,7 +113,7 @@ public final class Linear extends Layer implements LinearLike {
         if (x.rank() != 2 || x.columns() != inFeatures) {
             throw new IllegalArgumentException("Linear expects x [n, " + inFeatures + "], got " + Arrays.toString(x.shape()));
         }
-        INDArray y = tape.kernels().linear(x, weight.value(), layout == WeightLayout.OUT_IN, bias == null ? null : bias.value());  // [n, out]
+        INDArray y = tape.kernels().linear(x, weight.value(), layout == WeightLayout.OUT_IN, bias == null ? null : bias.value()); // [n, out]
         tape.push(this, new Saved(x));
         return y;
     }
@@ -125,15 +124,15 @@ public final class Linear extends Layer implements LinearLike {
         boolean outIn = layout == WeightLayout.OUT_IN;
         if (weight.isTrainable()) {
             if (outIn) {
-                tape.kernels().matmulInto(gradOutput, s.x(), weight.grad(), true, false, 1.0, 1.0);   // dW [out, in] += dyᵀ·x
+                tape.kernels().matmulInto(gradOutput, s.x(), weight.grad(), true, false, 1.0, 1.0); // dW [out, in] += dyᵀ·x
             } else {
-                tape.kernels().matmulInto(s.x(), gradOutput, weight.grad(), true, false, 1.0, 1.0);   // dW [in, out] += xᵀ·dy
+                tape.kernels().matmulInto(s.x(), gradOutput, weight.grad(), true, false, 1.0, 1.0); // dW [in, out] += xᵀ·dy
             }
         }
         if (bias != null && bias.isTrainable()) {
             tape.kernels().addColumnSums(gradOutput, bias.grad());                  // db += Σ_rows dy
         }
-        return tape.kernels().matmul(gradOutput, weight.value(), false, !outIn);                   // dx [n, in]
+        return tape.kernels().matmul(gradOutput, weight.value(), false, !outIn);     // dx [n, in]
     }
 
     @Override

@@ -151,9 +151,9 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
             }
             Param e = triplets.get(a.name()).e();
             INDArray xd = a.dropout().forward(x, tape);                              // [n, in]
-            INDArray ha = tape.kernels().matmul(xd, a.a().value(), false, true);                   // [n, r] = x_d·Aᵀ
+            INDArray ha = tape.kernels().matmul(xd, a.a().value(), false, true);     // [n, r] = x_d·Aᵀ
             INDArray h = ha.mulRowVector(row(e));                                     // [n, r] = x_d·(A⊙E)ᵀ
-            tape.kernels().matmulInto(h, a.b().value(), y, false, true, a.scaling(), 1.0);         // y += s·h·Bᵀ
+            tape.kernels().matmulInto(h, a.b().value(), y, false, true, a.scaling(), 1.0); // y += s·h·Bᵀ
             steps.add(new Step(a, e, xd, ha, h));
         }
         tape.push(this, new Saved(steps));
@@ -170,9 +170,9 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
             Adapter a = st.adapter();
             double s = a.scaling();
             if (a.b().isTrainable()) {
-                tape.kernels().matmulInto(g, st.h(), a.b().grad(), true, false, s, 1.0);            // dB += s·gᵀ·h
+                tape.kernels().matmulInto(g, st.h(), a.b().grad(), true, false, s, 1.0); // dB += s·gᵀ·h
             }
-            INDArray dh = tape.kernels().matmul(g, a.b().value(), false, false).muli(s);             // [n, r] = s·g·B
+            INDArray dh = tape.kernels().matmul(g, a.b().value(), false, false).muli(s); // [n, r] = s·g·B
             if (st.e().isTrainable()) {
                 INDArray de = Nd4j.zeros(dh.dataType(), dh.columns());
                 tape.kernels().addColumnSums(dh.mul(st.ha()), de);                    // dE_i += Σ_n dh[n,i]·ha[n,i]
@@ -180,9 +180,9 @@ public final class AdaLoraLinear extends Layer implements AdaLoraLayer {
             }
             INDArray dha = dh.muliRowVector(row(st.e()));                             // [n, r] = dh⊙E
             if (a.a().isTrainable()) {
-                tape.kernels().matmulInto(dha, st.xd(), a.a().grad(), true, false, 1.0, 1.0);       // dA += dhaᵀ·x_d
+                tape.kernels().matmulInto(dha, st.xd(), a.a().grad(), true, false, 1.0, 1.0); // dA += dhaᵀ·x_d
             }
-            INDArray dx = a.dropout().backward(tape.kernels().matmul(dha, a.a().value(), false, false), tape);   // [n, in]
+            INDArray dx = a.dropout().backward(tape.kernels().matmul(dha, a.a().value(), false, false), tape); // [n, in]
             dxAdapters = dxAdapters == null ? dx : dxAdapters.addi(dx);
         }
         INDArray dx = baseLayer.get().backward(g, tape);                               // [n, in]
