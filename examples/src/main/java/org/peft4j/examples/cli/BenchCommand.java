@@ -109,9 +109,9 @@ public final class BenchCommand extends CliCommand {
     @Command(name = "compare", sortOptions = false, showDefaultValues = true,
             description = {"Time training steps of peft4j and of benchmarks/pytorch/step_bench.py on the same models (gpt: vocab 256,",
                 "d 256, 4 layers, seq 128, batch 8; bert: the shape of all-MiniLM-L6-v2, seq 128, batch 16) and setups (full",
-                "fine-tuning, LoRA r 8 on the attention projections, QLoRA: that LoRA over NF4 transformer blocks), alternating",
-                "round by round; then the forward pass with a",
-                "merged LoRA adapter against the base model's. Needs Debian's python3-torch and libopenblas0-pthread."})
+                "fine-tuning, LoRA r 8 on the attention projections, QLoRA: that LoRA over NF4 transformer blocks), alternating round",
+                "by round; then the forward pass with a merged LoRA adapter against the base model's. Needs Debian's python3-torch and",
+                "libopenblas0-pthread."})
     public static final class Compare extends CliCommand {
         @Option(names = "--models", split = ",", defaultValue = "gpt,bert", description = "Models: gpt, bert.")
         java.util.List<String> models;
