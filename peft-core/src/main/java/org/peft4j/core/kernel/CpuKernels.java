@@ -64,12 +64,7 @@ public final class CpuKernels implements Kernels {
     @Override
     public INDArray matmul(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
         Gemm.Shape shape = Gemm.Shape.of(a, b, transposeA, transposeB);
-        if (!hostGemm(shape, a, b)) {
-            return Gemm.mm(a, b, transposeA, transposeB);
-        }
-        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
-        hostMultiply(a, b, c, shape, transposeA, transposeB, 1.0, 0.0, null);
-        return c;
+        return hostGemm(shape, a, b) ? hostProduct(a, b, shape, transposeA, transposeB, null) : Gemm.mm(a, b, transposeA, transposeB);
     }
 
     @Override
@@ -87,12 +82,14 @@ public final class CpuKernels implements Kernels {
     public INDArray linear(INDArray x, INDArray w, boolean transposeW, INDArray bias) {
         Gemm.Shape shape = Gemm.Shape.of(x, w, false, transposeW);
         shape.checkBias(bias);
-        if (!hostGemm(shape, x, w, bias)) {
-            return Kernels.super.linear(x, w, transposeW, bias);
-        }
-        INDArray y = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
-        hostMultiply(x, w, y, shape, false, transposeW, 1.0, 0.0, bias);
-        return y;
+        return hostGemm(shape, x, w, bias) ? hostProduct(x, w, shape, false, transposeW, bias) : Kernels.super.linear(x, w, transposeW, bias);
+    }
+
+    /** op(a)·op(b) + bias (null: none) from the Java product, as a new array. */
+    private INDArray hostProduct(INDArray a, INDArray b, Gemm.Shape shape, boolean transposeA, boolean transposeB, INDArray bias) {
+        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, shape.m(), shape.n());
+        hostMultiply(a, b, c, shape, transposeA, transposeB, 1.0, 0.0, bias);
+        return c;
     }
 
     private void hostMultiply(INDArray a, INDArray b, INDArray c, Gemm.Shape shape, boolean transposeA, boolean transposeB, double alpha,

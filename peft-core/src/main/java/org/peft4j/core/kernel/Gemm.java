@@ -21,13 +21,22 @@ public final class Gemm {
                 throw new IllegalArgumentException("matrix product needs two 2-D arrays: " + describe(a, transposeA) + " x "
                         + describe(b, transposeB));
             }
-            long kA = transposeA ? a.rows() : a.columns();
-            long kB = transposeB ? b.columns() : b.rows();
+            return ofLastTwoAxes(a, b, transposeA, transposeB, "matrix product");
+        }
+
+        /** The sizes of op(a)·op(b) over the last two axes of a and b; throws, naming {@code what}, if the inner sizes differ. */
+        static Shape ofLastTwoAxes(INDArray a, INDArray b, boolean transposeA, boolean transposeB, String what) {
+            long aRows = a.size(a.rank() - 2);
+            long aColumns = a.size(a.rank() - 1);
+            long bRows = b.size(b.rank() - 2);
+            long bColumns = b.size(b.rank() - 1);
+            long kA = transposeA ? aRows : aColumns;
+            long kB = transposeB ? bColumns : bRows;
             if (kA != kB) {
-                throw new IllegalArgumentException("matrix product needs matching inner sizes: " + describe(a, transposeA) + " x "
+                throw new IllegalArgumentException(what + " needs matching inner sizes: " + describe(a, transposeA) + " x "
                         + describe(b, transposeB));
             }
-            return new Shape(Math.toIntExact(transposeA ? a.columns() : a.rows()), Math.toIntExact(transposeB ? b.rows() : b.columns()),
+            return new Shape(Math.toIntExact(transposeA ? aColumns : aRows), Math.toIntExact(transposeB ? bRows : bColumns),
                     Math.toIntExact(kA));
         }
 
@@ -66,22 +75,15 @@ public final class Gemm {
         GemmStatistics.record(GemmStatistics.Kind.ND4J, 1, shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
     }
 
-    /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, op(a[i]) being {@code [m, k]}. */
-    private record BatchedShape(int batch, int m, int n, int k) {
+    /** Sizes of a batched product {@code [batch, m, n] = op(a[i])·op(b[i])}, each op(a[i])·op(b[i]) of {@code matrix}'s sizes. */
+    private record BatchedShape(int batch, Shape matrix) {
         /** The sizes of op(a)·op(b) for rank-3 a and b; throws if the ranks, batches or inner sizes do not match. */
         static BatchedShape of(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
             if (a.rank() != 3 || b.rank() != 3 || a.size(0) != b.size(0)) {
                 throw new IllegalArgumentException("batched product needs two rank-3 arrays with the same first size: " + describe(a, transposeA)
                         + " x " + describe(b, transposeB));
             }
-            long kA = transposeA ? a.size(1) : a.size(2);
-            long kB = transposeB ? b.size(2) : b.size(1);
-            if (kA != kB) {
-                throw new IllegalArgumentException("batched product needs matching inner sizes: " + describe(a, transposeA) + " x "
-                        + describe(b, transposeB));
-            }
-            return new BatchedShape(Math.toIntExact(a.size(0)), Math.toIntExact(transposeA ? a.size(2) : a.size(1)),
-                    Math.toIntExact(transposeB ? b.size(1) : b.size(2)), Math.toIntExact(kA));
+            return new BatchedShape(Math.toIntExact(a.size(0)), Shape.ofLastTwoAxes(a, b, transposeA, transposeB, "batched product"));
         }
     }
 
@@ -89,9 +91,10 @@ public final class Gemm {
     public static INDArray bmm(INDArray a, INDArray b, boolean transposeA, boolean transposeB) {
         BatchedShape shape = BatchedShape.of(a, b, transposeA, transposeB);
         long start = System.nanoTime();
-        INDArray c = Nd4j.createUninitialized(a.dataType(), shape.batch(), shape.m(), shape.n());
+        Shape matrix = shape.matrix();
+        INDArray c = Nd4j.createUninitialized(a.dataType(), shape.batch(), matrix.m(), matrix.n());
         Nd4j.matmul(a, b, c, transposeA, transposeB, false);
-        GemmStatistics.record(GemmStatistics.Kind.ATTENTION, shape.batch(), shape.m(), shape.n(), shape.k(), System.nanoTime() - start);
+        GemmStatistics.record(GemmStatistics.Kind.ATTENTION, shape.batch(), matrix.m(), matrix.n(), matrix.k(), System.nanoTime() - start);
         return c;
     }
 

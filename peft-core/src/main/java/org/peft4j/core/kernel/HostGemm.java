@@ -32,17 +32,10 @@ interface HostGemm {
         if (!choice.equals("auto") && !choice.equals("nd4j")) {
             throw new IllegalArgumentException("system property " + PROPERTY + " is '" + choice + "'; allowed: auto, nd4j");
         }
-        if (choice.equals("nd4j") || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+        if (choice.equals("nd4j")) {
             return Optional.empty();
         }
-        try {
-            Class<?> type = Class.forName("org.peft4j.core.kernel.VectorGemm");
-            if (!(boolean) type.getDeclaredMethod("supported").invoke(null)) {
-                return Optional.empty();
-            }
-            return Optional.of((HostGemm) type.getDeclaredConstructor().newInstance());
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return Optional.empty();
-        }
+        // VectorGemm.supported() runs only once the class has loaded, i.e. with the Vector API present
+        return VectorApi.instance("VectorGemm", HostGemm.class).filter(gemm -> VectorGemm.supported());
     }
 }

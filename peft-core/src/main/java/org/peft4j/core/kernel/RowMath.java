@@ -61,13 +61,6 @@ interface RowMath {
 
     /** The best implementation this JVM can run: SIMD if the Vector API module is present, else scalar loops. */
     static RowMath best() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
-            try {
-                return (RowMath) Class.forName("org.peft4j.core.kernel.VectorRowMath").getDeclaredConstructor().newInstance();
-            } catch (ReflectiveOperationException | LinkageError e) {
-                return new ScalarRowMath();
-            }
-        }
-        return new ScalarRowMath();
+        return VectorApi.instance("VectorRowMath", RowMath.class).orElseGet(ScalarRowMath::new);
     }
 }
